@@ -66,4 +66,9 @@ struct tv *tv_child_array(struct tv *map, const char *key);
 
 const char *tv_type_name(enum tv_type t);
 
+/* True if s[0..len) is well-formed UTF-8 (no overlong forms, surrogates or
+ * code points above U+10FFFF). NUL bytes are valid UTF-8; callers that
+ * forbid them check separately. */
+bool tv_utf8_valid(const char *s, size_t len);
+
 #endif

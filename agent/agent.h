@@ -1,0 +1,44 @@
+/*
+ * agent.h - the agent's one context struct and the pieces that share it:
+ * settings, the loaded plugin, backup storage and the stop flag. Nothing
+ * global outside this struct; sockets belong to loop.c alone.
+ */
+#ifndef TROVE_AGENT_H
+#define TROVE_AGENT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "trove_plugin.h"
+
+#define AGENT_VERSION "0.1.0"
+
+struct storage;
+
+struct plugin_handle {
+    void *dl;
+    const struct trove_plugin *vt;
+    void *self;
+};
+
+struct agent {
+    struct conf *conf;             /* agent.conf with secrets merged into [datastore] */
+    const char *instance_id;
+    const char *state_dir;
+    const char *control_endpoint;
+    uint32_t heartbeat_ms;
+    bool plaintext_dev;
+    struct plugin_handle plugin;
+    struct storage *storage;
+    int compression_level;
+    atomic_bool stopping;          /* set by SIGTERM/SIGINT; long ops see it as cancellation */
+};
+
+/* Load config (and secrets) from path into a; error text in err. */
+int agent_configure(struct agent *a, const char *path, char *err, size_t errlen);
+void agent_release(struct agent *a);
+const char *agent_plugin_dir(const struct agent *a);
+
+#endif

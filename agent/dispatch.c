@@ -1,0 +1,638 @@
+/*
+ * dispatch.c - one row per protocol op: which slot it needs, whether it is
+ * long, and a handler that checks arguments, builds the ABI structs and
+ * calls the plugin. Results the host owns (pagination, backup records) are
+ * shaped here and in backup.c, the same for every datastore.
+ */
+#include "dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "backup.h"
+#include "config_check.h"
+#include "log.h"
+
+typedef int (*op_fn)(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar);
+typedef bool (*has_fn)(const struct trove_plugin *vt);
+
+struct op_def {
+    const char *name;
+    bool is_long;
+    has_fn available;
+    op_fn run;
+};
+
+#define P(a) ((a)->plugin.vt)
+#define SELF(a) ((a)->plugin.self)
+
+/* ------------------------------------------------------------ helpers */
+
+static int cmp_named(const void *x, const void *y)
+{
+    const struct tv *a = *(const struct tv *const *)x, *b = *(const struct tv *const *)y;
+    const char *an = tv_get_str(a, "name"), *bn = tv_get_str(b, "name");
+    int c = strcmp(an ? an : "", bn ? bn : "");
+    if (c)
+        return c;
+    const char *ah = tv_get_str(a, "host"), *bh = tv_get_str(b, "host");
+    return strcmp(ah ? ah : "", bh ? bh : "");
+}
+
+/* Sort a list of {name,...} maps and cut a page after `marker`. */
+static int paginate(struct trove_call *call, const struct tv *args, const char *list)
+{
+    int64_t limit;
+    const char *marker;
+    int rc;
+    if ((rc = arg_int(call, args, "limit", 1, 100000, 0, &limit)) || (rc = arg_str(call, args, "marker", false, &marker)))
+        return rc;
+    struct tv *arr = tv_child_array(call->result, list);
+    if (!arr)
+        return call_fail(call, TROVE_EINTERNAL, "out of memory");
+    if (arr->u.a.len > 1)
+        qsort(arr->u.a.items, arr->u.a.len, sizeof(struct tv *), cmp_named);
+    size_t start = 0;
+    if (marker)
+        while (start < arr->u.a.len && strcmp(tv_get_str(arr->u.a.items[start], "name"), marker) <= 0)
+            start++;
+    size_t end = limit > 0 && start + (size_t)limit < arr->u.a.len ? start + (size_t)limit : arr->u.a.len;
+    for (size_t i = 0; i < arr->u.a.len; i++)
+        if (i < start || i >= end)
+            tv_free(arr->u.a.items[i]);
+    memmove(arr->u.a.items, arr->u.a.items + start, (end - start) * sizeof(struct tv *));
+    arr->u.a.len = end - start;
+    if (end < arr->u.a.len + start && arr->u.a.len > 0)
+        tv_set_str(call->result, "next_marker", tv_get_str(arr->u.a.items[arr->u.a.len - 1], "name"));
+    return TROVE_OK;
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static int op_ping(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    tv_set_bool(call->result, "pong", true);
+    tv_set_str(call->result, "instance", a->instance_id);
+    return TROVE_OK;
+}
+
+static const char *state_name(enum trove_db_state s)
+{
+    static const char *names[] = {"unknown", "running", "stopped", "starting", "crashed", "new"};
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+static const char *role_name(enum trove_role r)
+{
+    static const char *names[] = {"unknown", "standalone", "primary", "replica"};
+    return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "unknown";
+}
+
+static int op_status(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    struct trove_health *h = arena_keep(ar, calloc(1, sizeof(*h)));
+    (void)args;
+    if (!h)
+        return call_fail(call, TROVE_EINTERNAL, "out of memory");
+    int rc = P(a)->status(SELF(a), call, h);
+    if (rc)
+        return rc;
+    h->position[sizeof(h->position) - 1] = h->message[sizeof(h->message) - 1] = '\0';
+    tv_set_str(call->result, "state", state_name(h->state));
+    tv_set_str(call->result, "role", role_name(h->role));
+    tv_set_int(call->result, "term", (int64_t)h->term);
+    tv_set_str(call->result, "position", h->position);
+    tv_set_str(call->result, "message", h->message);
+    return TROVE_OK;
+}
+
+static int parse_list_of_maps(struct trove_call *call, const struct tv *args, const char *key, const struct tv **out)
+{
+    const struct tv *v = tv_get(args, key);
+    *out = NULL;
+    if (!v || v->type == TV_NIL)
+        return TROVE_OK;
+    if (v->type != TV_ARRAY)
+        return call_fail(call, TROVE_EINVAL, "argument '%s' must be a list of maps", key);
+    for (size_t i = 0; i < v->u.a.len; i++)
+        if (v->u.a.items[i]->type != TV_MAP)
+            return call_fail(call, TROVE_EINVAL, "argument '%s' item %zu must be a map", key, i + 1);
+    *out = v;
+    return TROVE_OK;
+}
+
+static int op_prepare(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    struct trove_prepare_request req = {0};
+    struct restore_chain chain = {0};
+    const struct tv *dbs, *users;
+    const char *backup_id;
+    int rc;
+    if ((rc = parse_list_of_maps(call, args, "databases", &dbs)) || (rc = parse_list_of_maps(call, args, "users", &users)) ||
+        (rc = arg_str(call, args, "root_password", false, &req.root_password)) ||
+        (rc = arg_kv(call, args, "overrides", ar, &req.overrides, &req.n_overrides)) ||
+        (rc = arg_str(call, args, "backup_id", false, &backup_id)))
+        return rc;
+    size_t nd = dbs ? dbs->u.a.len : 0, nu = users ? users->u.a.len : 0;
+    struct trove_database *d = arena_keep(ar, calloc(nd + 1, sizeof(*d)));
+    struct trove_user *u = arena_keep(ar, calloc(nu + 1, sizeof(*u)));
+    if (!d || !u)
+        return call_fail(call, TROVE_EINTERNAL, "out of memory");
+    for (size_t i = 0; i < nd; i++)
+        if ((rc = arg_database(call, dbs->u.a.items[i], ar, &d[i])))
+            return rc;
+    for (size_t i = 0; i < nu; i++)
+        if ((rc = arg_user(call, users->u.a.items[i], ar, &u[i], true)))
+            return rc;
+    req.databases = d, req.n_databases = nd, req.users = u, req.n_users = nu;
+    if (req.n_overrides && TROVE_PLUGIN_HAS(P(a), config_schema) && (rc = config_check(a, call, req.overrides, req.n_overrides)))
+        return rc;
+    if (backup_id) {
+        if (!TROVE_PLUGIN_HAS(P(a), backup_restore))
+            return call_fail(call, TROVE_ENOTSUP, "the %s plugin cannot restore backups", P(a)->name);
+        if ((rc = backup_chain_open(a, call, backup_id, &chain)))
+            goto out;
+        req.restore = &chain.req;
+    }
+    rc = P(a)->prepare(SELF(a), call, &req);
+out:
+    if (backup_id)
+        backup_chain_close(&chain);
+    return rc;
+}
+
+static int op_start(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    return P(a)->start(SELF(a), call);
+}
+
+static int op_stop(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    return P(a)->stop(SELF(a), call);
+}
+
+static int op_restart(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    return P(a)->restart(SELF(a), call);
+}
+
+#define USER_OP(fname, slot, need_pw)                                                                \
+    static int fname(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar) \
+    {                                                                                                \
+        struct trove_user u;                                                                         \
+        int rc = arg_user(call, args, ar, &u, need_pw);                                              \
+        return rc ? rc : P(a)->slot(SELF(a), call, &u);                                              \
+    }
+USER_OP(op_user_create, user_create, true)
+USER_OP(op_user_delete, user_delete, false)
+USER_OP(op_user_password, user_set_password, true)
+
+static int op_user_show(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    struct trove_user u;
+    int rc = arg_user(call, args, ar, &u, false);
+    if (rc || (rc = P(a)->user_show(SELF(a), call, &u)))
+        return rc;
+    struct tv *users = tv_get(call->result, "users");
+    if (!users || users->type != TV_ARRAY || users->u.a.len == 0)
+        return call_fail(call, TROVE_ENOTFOUND, "user %s does not exist", u.name);
+    struct tv *one = tv_copy(users->u.a.items[0]), *fresh = tv_map();
+    if (!one || !fresh || tv_set(fresh, "user", one)) {
+        tv_free(fresh);
+        return call_fail(call, TROVE_EINTERNAL, "out of memory");
+    }
+    tv_free(call->result);
+    call->result = fresh;
+    return TROVE_OK;
+}
+
+static int op_user_grant_or_revoke(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar,
+                                   bool grant)
+{
+    struct trove_user u;
+    int rc = arg_user(call, args, ar, &u, false);
+    if (rc)
+        return rc;
+    if (!u.n_databases) {
+        const char *one;
+        if ((rc = arg_str(call, args, "database", false, &one)))
+            return rc;
+        if (!one)
+            return call_fail(call, TROVE_EINVAL, "argument 'databases' is required");
+        const char **list = arena_keep(ar, calloc(1, sizeof(char *)));
+        if (!list)
+            return call_fail(call, TROVE_EINTERNAL, "out of memory");
+        list[0] = one;
+        u.databases = list, u.n_databases = 1;
+    }
+    return grant ? P(a)->user_grant(SELF(a), call, &u) : P(a)->user_revoke(SELF(a), call, &u);
+}
+
+static int op_user_grant(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    return op_user_grant_or_revoke(a, call, args, ar, true);
+}
+
+static int op_user_revoke(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    return op_user_grant_or_revoke(a, call, args, ar, false);
+}
+
+static int op_user_access(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    struct trove_user u;
+    int rc = arg_user(call, args, ar, &u, false);
+    if (rc || (rc = P(a)->user_access(SELF(a), call, &u)))
+        return rc;
+    tv_child_array(call->result, "databases");
+    return TROVE_OK;
+}
+
+static int op_user_list(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)ar;
+    int rc = P(a)->user_list(SELF(a), call);
+    return rc ? rc : paginate(call, args, "users");
+}
+
+static int op_root_enable(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    const char *pw;
+    (void)ar;
+    int rc = arg_str(call, args, "password", false, &pw);
+    return rc ? rc : P(a)->root_enable(SELF(a), call, pw);
+}
+
+static int op_root_disable(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    return P(a)->root_disable(SELF(a), call);
+}
+
+static int op_root_show(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    return P(a)->root_show(SELF(a), call);
+}
+
+static int op_database_create(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    struct trove_database d;
+    int rc = arg_database(call, args, ar, &d);
+    return rc ? rc : P(a)->database_create(SELF(a), call, &d);
+}
+
+static int op_database_delete(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    struct trove_database d;
+    int rc = arg_database(call, args, ar, &d);
+    return rc ? rc : P(a)->database_delete(SELF(a), call, &d);
+}
+
+static int op_database_list(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)ar;
+    int rc = P(a)->database_list(SELF(a), call);
+    return rc ? rc : paginate(call, args, "databases");
+}
+
+static int op_config_schema(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    int rc = P(a)->config_schema(SELF(a), call);
+    if (rc == TROVE_OK)
+        tv_child_array(call->result, "parameters");
+    return rc;
+}
+
+static int config_values(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar,
+                         const struct trove_kv **kv, size_t *n)
+{
+    const struct tv *v = tv_get(args, "values");
+    if (!v || v->type != TV_MAP)
+        return call_fail(call, TROVE_EINVAL, "argument 'values' must be a map of parameter names to values");
+    int rc = arg_kv(call, args, "values", ar, kv, n);
+    return rc ? rc : config_check(a, call, *kv, *n);
+}
+
+static int op_config_validate(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    const struct trove_kv *kv;
+    size_t n;
+    int rc = config_values(a, call, args, ar, &kv, &n);
+    if (rc == TROVE_OK)
+        tv_set_bool(call->result, "valid", true);
+    return rc;
+}
+
+static int op_config_apply(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    const struct trove_kv *kv;
+    size_t n;
+    int rc = config_values(a, call, args, ar, &kv, &n);
+    if (rc || (rc = P(a)->config_apply(SELF(a), call, kv, n)))
+        return rc;
+    tv_child_array(call->result, "applied");
+    tv_child_array(call->result, "pending_restart");
+    return TROVE_OK;
+}
+
+static int op_config_reset(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    int rc = P(a)->config_reset(SELF(a), call);
+    if (rc == TROVE_OK) {
+        tv_child_array(call->result, "applied");
+        tv_child_array(call->result, "pending_restart");
+    }
+    return rc;
+}
+
+static int op_config_show(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    const char *const *names;
+    size_t n;
+    int rc = arg_strings(call, args, "names", false, ar, &names, &n);
+    if (rc || (rc = P(a)->config_show(SELF(a), call, names, n)))
+        return rc;
+    tv_child_map(call->result, "values");
+    return TROVE_OK;
+}
+
+static int op_backup_create(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)ar;
+    return backup_op_create(a, call, args, false);
+}
+
+static int op_backup_list(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)ar;
+    return backup_op_list(a, call, args);
+}
+
+static int op_backup_show(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)ar;
+    return backup_op_show(a, call, args);
+}
+
+static int op_backup_delete(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)ar;
+    return backup_op_delete(a, call, args);
+}
+
+static int op_backup_restore(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)ar;
+    return backup_op_restore(a, call, args);
+}
+
+static int op_repl_snapshot(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)ar;
+    int rc = backup_op_create(a, call, args, true);
+    if (rc == TROVE_OK) {
+        const struct tv *rec = tv_get(call->result, "backup");
+        const struct tv *meta = rec ? tv_get(rec, "meta") : NULL;
+        if (meta)
+            tv_set(call->result, "meta", tv_copy(meta));
+    }
+    return rc;
+}
+
+static int op_repl_attach(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    struct trove_replication_source src;
+    struct restore_chain chain = {0};
+    const char *snapshot;
+    int rc;
+    if ((rc = arg_source(call, args, "source", ar, &src)) || (rc = arg_str(call, args, "snapshot", false, &snapshot)))
+        return rc;
+    if (snapshot) {
+        if (!TROVE_PLUGIN_HAS(P(a), backup_restore))
+            return call_fail(call, TROVE_ENOTSUP, "the %s plugin cannot restore a snapshot", P(a)->name);
+        if ((rc = backup_chain_open(a, call, snapshot, &chain)))
+            goto out;
+        if (call->on_progress)
+            call->on_progress(call->progress_ctx, 10, "restoring the snapshot");
+        if ((rc = P(a)->backup_restore(SELF(a), call, &chain.req)))
+            goto out;
+        /* The snapshot's metadata (start position) goes to attach unless given explicitly. */
+        const struct tv *meta = tv_get(chain.records[chain.n - 1], "meta");
+        if (!src.n_meta && meta && meta->type == TV_MAP &&
+            (rc = tv_to_kv(call, "snapshot metadata", meta, ar, &src.meta, &src.n_meta)))
+            goto out;
+    }
+    rc = P(a)->repl_attach(SELF(a), call, &src);
+out:
+    if (snapshot)
+        backup_chain_close(&chain);
+    return rc;
+}
+
+static int op_repl_detach(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    return P(a)->repl_detach(SELF(a), call);
+}
+
+static int op_repl_promote(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    return P(a)->repl_promote(SELF(a), call);
+}
+
+static int op_repl_demote(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    struct trove_replication_source src;
+    int rc = arg_source(call, args, "source", ar, &src);
+    return rc ? rc : P(a)->repl_demote(SELF(a), call, &src);
+}
+
+static int op_repl_read_only(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    bool ro = true;
+    (void)ar;
+    int rc = arg_bool(call, args, "read_only", true, &ro);
+    return rc ? rc : P(a)->repl_set_read_only(SELF(a), call, ro);
+}
+
+static int op_repl_position(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    return P(a)->repl_position(SELF(a), call);
+}
+
+static int op_repl_wait(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    const char *pos;
+    int64_t timeout;
+    (void)ar;
+    int rc;
+    if ((rc = arg_str(call, args, "position", true, &pos)) ||
+        (rc = arg_int(call, args, "timeout_ms", 0, 24 * 3600 * 1000, 30000, &timeout)))
+        return rc;
+    return P(a)->repl_wait(SELF(a), call, pos, (uint32_t)timeout);
+}
+
+static int op_repl_status(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    return P(a)->repl_status(SELF(a), call);
+}
+
+static int op_repl_compare(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    const char *x, *y;
+    enum trove_order order = TROVE_ORDER_EQUAL;
+    (void)ar;
+    int rc;
+    if ((rc = arg_str(call, args, "a", true, &x)) || (rc = arg_str(call, args, "b", true, &y)))
+        return rc;
+    if ((rc = P(a)->repl_compare(SELF(a), x, y, &order)))
+        return call_fail(call, rc, "positions \"%s\" and \"%s\" cannot be compared", x, y);
+    const char *name = order == TROVE_ORDER_BEFORE ? "before" : order == TROVE_ORDER_AFTER ? "after"
+                       : order == TROVE_ORDER_DIVERGED ? "diverged" : "equal";
+    tv_set_str(call->result, "order", name);
+    return TROVE_OK;
+}
+
+/* ------------------------------------------------------------ the table */
+
+#define HAS(slot) \
+    static bool has_##slot(const struct trove_plugin *vt) { return TROVE_PLUGIN_HAS(vt, slot); }
+HAS(prepare) HAS(start) HAS(stop) HAS(restart)
+HAS(user_create) HAS(user_delete) HAS(user_list) HAS(user_show) HAS(user_grant) HAS(user_revoke)
+HAS(user_access) HAS(user_set_password) HAS(root_enable) HAS(root_disable) HAS(root_show)
+HAS(database_create) HAS(database_delete) HAS(database_list)
+HAS(config_schema) HAS(config_reset) HAS(config_show)
+HAS(backup_restore) HAS(repl_snapshot) HAS(repl_attach) HAS(repl_detach) HAS(repl_promote)
+HAS(repl_demote) HAS(repl_set_read_only) HAS(repl_position) HAS(repl_wait) HAS(repl_status) HAS(repl_compare)
+
+static bool always(const struct trove_plugin *vt) { (void)vt; return true; }
+static bool has_config_apply(const struct trove_plugin *vt)
+{
+    return TROVE_PLUGIN_HAS(vt, config_apply) && TROVE_PLUGIN_HAS(vt, config_schema);
+}
+static bool has_backup_create(const struct trove_plugin *vt) { return TROVE_PLUGIN_HAS(vt, backup_create); }
+static bool has_backups(const struct trove_plugin *vt)
+{
+    return TROVE_PLUGIN_HAS(vt, backup_create) || TROVE_PLUGIN_HAS(vt, repl_snapshot);
+}
+
+static const struct op_def ops[] = {
+    {"ping", false, always, op_ping},
+    {"status", false, always, op_status},
+    {"prepare", true, has_prepare, op_prepare},
+    {"start", false, has_start, op_start},
+    {"stop", false, has_stop, op_stop},
+    {"restart", true, has_restart, op_restart},
+    {"user.create", false, has_user_create, op_user_create},
+    {"user.delete", false, has_user_delete, op_user_delete},
+    {"user.list", false, has_user_list, op_user_list},
+    {"user.show", false, has_user_show, op_user_show},
+    {"user.grant", false, has_user_grant, op_user_grant},
+    {"user.revoke", false, has_user_revoke, op_user_revoke},
+    {"user.access", false, has_user_access, op_user_access},
+    {"user.password", false, has_user_set_password, op_user_password},
+    {"root.enable", false, has_root_enable, op_root_enable},
+    {"root.disable", false, has_root_disable, op_root_disable},
+    {"root.show", false, has_root_show, op_root_show},
+    {"database.create", false, has_database_create, op_database_create},
+    {"database.delete", false, has_database_delete, op_database_delete},
+    {"database.list", false, has_database_list, op_database_list},
+    {"config.schema", false, has_config_schema, op_config_schema},
+    {"config.validate", false, has_config_schema, op_config_validate},
+    {"config.apply", false, has_config_apply, op_config_apply},
+    {"config.reset", false, has_config_reset, op_config_reset},
+    {"config.show", false, has_config_show, op_config_show},
+    {"backup.create", true, has_backup_create, op_backup_create},
+    {"backup.list", false, has_backups, op_backup_list},
+    {"backup.show", false, has_backups, op_backup_show},
+    {"backup.delete", false, has_backups, op_backup_delete},
+    {"backup.restore", true, has_backup_restore, op_backup_restore},
+    {"replication.snapshot", true, has_repl_snapshot, op_repl_snapshot},
+    {"replication.attach", true, has_repl_attach, op_repl_attach},
+    {"replication.detach", false, has_repl_detach, op_repl_detach},
+    {"replication.promote", false, has_repl_promote, op_repl_promote},
+    {"replication.demote", true, has_repl_demote, op_repl_demote},
+    {"replication.read_only", false, has_repl_set_read_only, op_repl_read_only},
+    {"replication.position", false, has_repl_position, op_repl_position},
+    {"replication.wait", false, has_repl_wait, op_repl_wait},
+    {"replication.status", false, has_repl_status, op_repl_status},
+    {"replication.compare", false, has_repl_compare, op_repl_compare},
+};
+
+const struct op_def *dispatch_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        if (!strcmp(ops[i].name, name))
+            return &ops[i];
+    return NULL;
+}
+
+bool dispatch_is_long(const struct op_def *op) { return op->is_long; }
+const char *dispatch_name(const struct op_def *op) { return op->name; }
+
+bool dispatch_available(const struct agent *a, const struct op_def *op)
+{
+    return op->available(a->plugin.vt);
+}
+
+struct tv *dispatch_capabilities(const struct agent *a)
+{
+    struct tv *arr = tv_array();
+    for (size_t i = 0; arr && i < sizeof(ops) / sizeof(ops[0]); i++)
+        if (ops[i].available(a->plugin.vt))
+            tv_append(arr, tv_str(ops[i].name));
+    return arr;
+}
+
+struct tv *dispatch_features(const struct agent *a)
+{
+    static const struct { uint64_t bit; const char *name; } names[] = {
+        {TROVE_FEATURE_BACKUP_INCREMENTAL, "backup.incremental"},
+        {TROVE_FEATURE_BACKUP_LOGICAL, "backup.logical"},
+        {TROVE_FEATURE_USER_HOST, "user.host"},
+        {TROVE_FEATURE_DATABASE_CREATE, "database.create"},
+    };
+    struct tv *arr = tv_array();
+    for (size_t i = 0; arr && i < sizeof(names) / sizeof(names[0]); i++)
+        if (a->plugin.vt->features & names[i].bit)
+            tv_append(arr, tv_str(names[i].name));
+    return arr;
+}
+
+int dispatch_run(struct agent *a, const char *name, const struct tv *args, struct trove_call *call)
+{
+    const struct op_def *op = dispatch_find(name);
+    struct arena ar = {0};
+    struct tv *empty = NULL;
+    int rc;
+    if (!op)
+        return call_fail(call, TROVE_ENOTFOUND, "unknown operation \"%s\"", name);
+    if (!op->available(a->plugin.vt))
+        return call_fail(call, TROVE_ENOTSUP, "%s is not supported by the %s plugin", name, a->plugin.vt->name);
+    if (!args) {
+        if (!(empty = tv_map()))
+            return call_fail(call, TROVE_EINTERNAL, "out of memory");
+        args = empty;
+    }
+    if (args->type != TV_MAP)
+        rc = call_fail(call, TROVE_EINVAL, "args must be a map, not %s", tv_type_name(args->type));
+    else
+        rc = op->run(a, call, args, &ar);
+    if (rc != TROVE_OK && !call->message[0])
+        call_fail(call, rc, "%s failed", name);
+    arena_free(&ar);
+    tv_free(empty);
+    return rc;
+}

@@ -1,0 +1,482 @@
+/*
+ * loop.c - owns every socket of the agent. Plugin calls that are short run
+ * here, between heartbeats, so a plugin that hangs stops the heartbeats and
+ * the control plane sees it; long ones go to worker.c.
+ */
+#include "loop.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "dispatch.h"
+#include "host.h"
+#include "keys.h"
+#include "log.h"
+#include "status.h"
+#include "wire.h"
+#include "worker.h"
+
+#define CACHE_SIZE 1024
+#define CACHE_TTL_S 3600
+#define MONITOR_ENDPOINT "inproc://trove-agent-monitor"
+
+struct cached {
+    char id[65];
+    char *reply;
+    size_t reply_len;
+    char *done;          /* the task.done event of a long op, once it finished */
+    size_t done_len;
+    time_t at;
+};
+
+struct loop {
+    struct agent *a;
+    void *ctx, *dealer, *pair, *monitor;
+    struct worker worker;
+    struct cached cache[CACHE_SIZE];
+    size_t cache_next;
+    uint64_t seq;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------ cache */
+
+static struct cached *cache_find(struct loop *l, const char *id)
+{
+    time_t now = time(NULL);
+    for (size_t i = 0; i < CACHE_SIZE; i++)
+        if (l->cache[i].reply && !strcmp(l->cache[i].id, id) && now - l->cache[i].at < CACHE_TTL_S)
+            return &l->cache[i];
+    return NULL;
+}
+
+static void cache_put(struct loop *l, const char *id, const char *buf, size_t len)
+{
+    struct cached *c = &l->cache[l->cache_next];
+    l->cache_next = (l->cache_next + 1) % CACHE_SIZE;
+    free(c->reply);
+    free(c->done);
+    memset(c, 0, sizeof(*c));
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    if ((c->reply = malloc(len ? len : 1))) {
+        memcpy(c->reply, buf, len);
+        c->reply_len = len;
+        c->at = time(NULL);
+    }
+}
+
+static void cache_free(struct loop *l)
+{
+    for (size_t i = 0; i < CACHE_SIZE; i++) {
+        free(l->cache[i].reply);
+        free(l->cache[i].done);
+    }
+}
+
+/* ------------------------------------------------------------ sending */
+
+static void send_raw(struct loop *l, const void *buf, size_t len)
+{
+    if (zmq_send(l->dealer, buf, len, ZMQ_DONTWAIT) < 0 && zmq_errno() != EAGAIN)
+        log_warn("send to control plane failed: %s", zmq_strerror(zmq_errno()));
+}
+
+/* Encode and send; cache it under id when id is given. Frees msg. */
+static void send_msg(struct loop *l, struct tv *msg, const char *cache_id)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (!msg || wire_encode(msg, &buf, &len) != 0) {
+        log_error("cannot encode a message: out of memory");
+    } else {
+        send_raw(l, buf, len);
+        if (cache_id && cache_id[0])
+            cache_put(l, cache_id, buf, len);
+    }
+    free(buf);
+    tv_free(msg);
+}
+
+static void send_error(struct loop *l, const char *id, int status, const char *message)
+{
+    log_info("request %s refused: %s: %s", id[0] ? id : "(no id)", status_name(status), message);
+    send_msg(l, wire_reply_error(id, status, message), NULL);
+}
+
+static void send_hello(struct loop *l)
+{
+    struct agent *a = l->a;
+    struct tv *m = tv_map(), *plugin = tv_map(), *abi = tv_map();
+    if (!m || !plugin || !abi) {
+        tv_free(m), tv_free(plugin), tv_free(abi);
+        return;
+    }
+    tv_set_int(m, "v", WIRE_PROTOCOL_VERSION);
+    tv_set_str(m, "type", "hello");
+    tv_set_str(m, "instance", a->instance_id);
+    tv_set_str(m, "agent_version", AGENT_VERSION);
+    tv_set_str(plugin, "name", a->plugin.vt->name);
+    tv_set_str(plugin, "version", a->plugin.vt->version);
+    tv_set(m, "plugin", plugin);
+    tv_set_int(abi, "major", a->plugin.vt->abi_major);
+    tv_set_int(abi, "minor", a->plugin.vt->abi_minor);
+    tv_set(m, "abi", abi);
+    tv_set(m, "capabilities", dispatch_capabilities(a));
+    tv_set(m, "features", dispatch_features(a));
+    tv_set_int(m, "heartbeat_ms", a->heartbeat_ms);
+    send_msg(l, m, NULL);
+    log_info("connected to %s; hello sent", a->control_endpoint);
+}
+
+static void send_heartbeat(struct loop *l)
+{
+    struct trove_call call;
+    struct tv *hb;
+    if (call_init(&call, &l->a->stopping, NULL, NULL) != 0)
+        return;
+    int rc = dispatch_run(l->a, "status", NULL, &call);
+    hb = call_take_result(&call);
+    if (rc != TROVE_OK || !hb) {
+        tv_free(hb);
+        hb = tv_map();
+        tv_set_str(hb, "state", "unknown");
+        tv_set_str(hb, "role", "unknown");
+        tv_set_int(hb, "term", 0);
+        tv_set_str(hb, "position", "");
+        tv_set_str(hb, "message", call_message(&call, rc));
+    }
+    call_release(&call);
+    if (!hb)
+        return;
+    tv_set_int(hb, "v", WIRE_PROTOCOL_VERSION);
+    tv_set_str(hb, "type", "heartbeat");
+    tv_set_int(hb, "seq", (int64_t)++l->seq);
+    tv_set(hb, "task", l->worker.running ? tv_str(l->worker.id) : tv_nil());
+    send_msg(l, hb, NULL);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void run_short(struct loop *l, const char *id, const char *op, const struct tv *args)
+{
+    struct trove_call call;
+    if (call_init(&call, &l->a->stopping, NULL, NULL) != 0) {
+        send_error(l, id, TROVE_EINTERNAL, "out of memory");
+        return;
+    }
+    log_debug("request %s: %s", id, op);
+    int rc = dispatch_run(l->a, op, args, &call);
+    struct tv *reply = rc == TROVE_OK ? wire_reply_ok(id, call_take_result(&call))
+                                      : wire_reply_error(id, rc, call_message(&call, rc));
+    if (rc != TROVE_OK)
+        log_info("request %s (%s) failed: %s: %s", id, op, status_name(rc), call_message(&call, rc));
+    call_release(&call);
+    send_msg(l, reply, id);
+}
+
+static void run_long(struct loop *l, const char *id, const char *op, struct tv *args_owned)
+{
+    if (l->worker.running) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "task %s (%s) is still running; one long operation runs at a time",
+                 l->worker.id, l->worker.op);
+        tv_free(args_owned);
+        send_error(l, id, TROVE_ECONFLICT, msg);
+        return;
+    }
+    if (worker_start(&l->worker, id, op, args_owned) != 0) {
+        send_error(l, id, TROVE_EINTERNAL, "cannot start a worker thread");
+        return;
+    }
+    log_info("task %s (%s) started", id, op);
+    struct tv *result = tv_map();
+    tv_set_str(result, "task", id);
+    tv_set_str(result, "state", "running");
+    send_msg(l, wire_reply_ok(id, result), id);
+}
+
+static void handle_request(struct loop *l, struct tv *msg)
+{
+    const char *id = tv_get_str(msg, "id");
+    const char *op = tv_get_str(msg, "op");
+    struct cached *c = cache_find(l, id);
+    if (c) {
+        log_debug("request %s repeated; answering from cache", id);
+        send_raw(l, c->reply, c->reply_len);
+        if (c->done)
+            send_raw(l, c->done, c->done_len);
+        return;
+    }
+    const struct op_def *def = dispatch_find(op);
+    if (!def || !dispatch_available(l->a, def) || !dispatch_is_long(def)) {
+        run_short(l, id, op, tv_get(msg, "args"));
+        return;
+    }
+    /* Detach args from the message: the worker owns them. */
+    struct tv *args = tv_get(msg, "args");
+    run_long(l, id, op, args ? tv_copy(args) : NULL);
+}
+
+static void handle_frame(struct loop *l, zmq_msg_t *frame)
+{
+    char err[256];
+    struct tv *msg = NULL;
+    if (zmq_msg_more(frame)) {
+        /* drain the rest of a multi-frame message */
+        zmq_msg_t rest;
+        zmq_msg_init(&rest);
+        while (zmq_msg_more(frame) && zmq_msg_recv(&rest, l->dealer, 0) >= 0 && zmq_msg_more(&rest))
+            ;
+        zmq_msg_close(&rest);
+        send_error(l, "", TROVE_EINVAL, "a message must be exactly one frame");
+        return;
+    }
+    if (wire_decode(zmq_msg_data(frame), zmq_msg_size(frame), &wire_default_limits, &msg, err, sizeof(err)) != 0) {
+        send_error(l, "", TROVE_EINVAL, err);
+        return;
+    }
+    if (wire_check_envelope(msg, err, sizeof(err)) != 0) {
+        const char *id = tv_get_str(msg, "id");
+        send_error(l, id && strlen(id) <= 64 ? id : "", TROVE_EINVAL, err);
+    } else if (strcmp(tv_get_str(msg, "type"), "request") != 0) {
+        log_debug("ignoring a %s message", tv_get_str(msg, "type"));
+    } else {
+        handle_request(l, msg);
+    }
+    tv_free(msg);
+}
+
+/* An event from the worker: forward it; remember task.done for repeats. */
+static void handle_worker_event(struct loop *l)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, l->pair, 0) < 0) {
+        zmq_msg_close(&m);
+        return;
+    }
+    send_raw(l, zmq_msg_data(&m), zmq_msg_size(&m));
+    struct tv *ev = NULL;
+    char err[128];
+    if (wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), &wire_default_limits, &ev, err, sizeof(err)) == 0) {
+        const char *name = tv_get_str(ev, "event");
+        if (name && !strcmp(name, "task.done")) {
+            struct cached *c = cache_find(l, l->worker.id);
+            if (c && (c->done = malloc(zmq_msg_size(&m)))) {
+                memcpy(c->done, zmq_msg_data(&m), zmq_msg_size(&m));
+                c->done_len = zmq_msg_size(&m);
+            }
+            worker_join(&l->worker);
+        }
+    }
+    tv_free(ev);
+    zmq_msg_close(&m);
+}
+
+static void handle_monitor(struct loop *l)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, l->monitor, 0) < 0) {
+        zmq_msg_close(&m);
+        return;
+    }
+    uint16_t event = 0;
+    bool more = zmq_msg_more(&m);
+    if (zmq_msg_size(&m) >= 6)
+        memcpy(&event, zmq_msg_data(&m), sizeof(event));
+    while (more) {  /* second frame: the endpoint */
+        zmq_msg_recv(&m, l->monitor, 0);
+        more = zmq_msg_more(&m);
+    }
+    zmq_msg_close(&m);
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        send_hello(l);
+    else if (event == ZMQ_EVENT_DISCONNECTED)
+        log_warn("disconnected from %s; reconnecting", l->a->control_endpoint);
+    else if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
+        log_error("handshake with %s failed: the control plane refused this agent's key, or its server key "
+                  "does not match the pinned one", l->a->control_endpoint);
+}
+
+/* ------------------------------------------------------------ setup */
+
+static int set_opt_int(void *s, int opt, int value)
+{
+    return zmq_setsockopt(s, opt, &value, sizeof(value));
+}
+
+static int setup_security(struct loop *l, char *err, size_t errlen)
+{
+    struct agent *a = l->a;
+    if (a->plaintext_dev) {
+        if (!keys_endpoint_is_local(a->control_endpoint)) {
+            snprintf(err, errlen, "plaintext_dev is only allowed with a loopback or ipc endpoint, not %s",
+                     a->control_endpoint);
+            return -1;
+        }
+        log_warn("PLAIN TEXT MODE: the link to %s is neither encrypted nor authenticated; for development only",
+                 a->control_endpoint);
+        return 0;
+    }
+    char server[KEYS_Z85_LEN + 1];
+    struct keys_pair me;
+    const char *server_file = conf_get(a->conf, "curve", "server_public_key_file");
+    const char *server_inline = conf_get(a->conf, "curve", "server_public_key");
+    const char *key_file = conf_get(a->conf, "curve", "agent_key_file");
+    if (!key_file || (!server_file && !server_inline)) {
+        snprintf(err, errlen, "CURVE is required: set [curve] agent_key_file and server_public_key_file "
+                 "(or plaintext_dev = true on a loopback endpoint for development)");
+        return -1;
+    }
+    if (server_file ? keys_read_pub(server_file, server, err, errlen) != 0
+                    : (snprintf(server, sizeof(server), "%s", server_inline), !keys_is_z85(server))) {
+        if (!server_file)
+            snprintf(err, errlen, "[curve] server_public_key is not a 40-character Z85 key");
+        return -1;
+    }
+    if (keys_read_key(key_file, &me, err, errlen) != 0)
+        return -1;
+    int rc = zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY, server, KEYS_Z85_LEN + 1) |
+             zmq_setsockopt(l->dealer, ZMQ_CURVE_PUBLICKEY, me.public_z85, KEYS_Z85_LEN + 1) |
+             zmq_setsockopt(l->dealer, ZMQ_CURVE_SECRETKEY, me.secret_z85, KEYS_Z85_LEN + 1);
+    keys_wipe(&me);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot set CURVE keys: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_sockets(struct loop *l, char *err, size_t errlen)
+{
+    struct agent *a = l->a;
+    l->ctx = zmq_ctx_new();
+    l->dealer = l->ctx ? zmq_socket(l->ctx, ZMQ_DEALER) : NULL;
+    l->pair = l->ctx ? zmq_socket(l->ctx, ZMQ_PAIR) : NULL;
+    if (!l->dealer || !l->pair) {
+        snprintf(err, errlen, "cannot create sockets: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    int64_t maxmsg = WIRE_MAX_FRAME;
+    zmq_setsockopt(l->dealer, ZMQ_ROUTING_ID, a->instance_id, strlen(a->instance_id));
+    zmq_setsockopt(l->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    set_opt_int(l->dealer, ZMQ_LINGER, 1000);
+    set_opt_int(l->dealer, ZMQ_IMMEDIATE, 1);
+    set_opt_int(l->dealer, ZMQ_RECONNECT_IVL, 1000);
+    set_opt_int(l->dealer, ZMQ_RECONNECT_IVL_MAX, 32000);
+    set_opt_int(l->dealer, ZMQ_HEARTBEAT_IVL, 5000);
+    set_opt_int(l->dealer, ZMQ_HEARTBEAT_TIMEOUT, 15000);
+    set_opt_int(l->dealer, ZMQ_HEARTBEAT_TTL, 15000);
+    set_opt_int(l->dealer, ZMQ_SNDHWM, 1000);
+    if (setup_security(l, err, errlen) != 0)
+        return -1;
+    if (zmq_socket_monitor(l->dealer, MONITOR_ENDPOINT,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+        !(l->monitor = zmq_socket(l->ctx, ZMQ_PAIR)) || zmq_connect(l->monitor, MONITOR_ENDPOINT) != 0 ||
+        zmq_bind(l->pair, WORKER_ENDPOINT) != 0) {
+        snprintf(err, errlen, "cannot set up internal sockets: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    if (zmq_connect(l->dealer, a->control_endpoint) != 0) {
+        snprintf(err, errlen, "cannot connect to %s: %s", a->control_endpoint, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    l->worker.agent = a;
+    l->worker.zctx = l->ctx;
+    return 0;
+}
+
+static void teardown(struct loop *l)
+{
+    if (l->worker.running) {
+        /* stopping is set: the plugin call sees cancellation; wait for its task.done */
+        zmq_pollitem_t item = {l->pair, 0, ZMQ_POLLIN, 0};
+        while (l->worker.running && zmq_poll(&item, 1, 500) >= 0)
+            if (item.revents & ZMQ_POLLIN)
+                handle_worker_event(l);
+    }
+    if (l->dealer) {
+        struct tv *bye = tv_map();
+        tv_set_int(bye, "v", WIRE_PROTOCOL_VERSION);
+        tv_set_str(bye, "type", "bye");
+        send_msg(l, bye, NULL);
+    }
+    if (l->monitor)
+        zmq_close(l->monitor);
+    if (l->dealer) {
+        zmq_socket_monitor(l->dealer, NULL, 0);
+        zmq_close(l->dealer);
+    }
+    if (l->pair)
+        zmq_close(l->pair);
+    if (l->ctx)
+        zmq_ctx_term(l->ctx);
+    cache_free(l);
+}
+
+int loop_run(struct agent *a)
+{
+    struct loop *l = calloc(1, sizeof(*l));
+    char err[512];
+    int rc = 0;
+    if (!l) {
+        log_error("out of memory");
+        return -1;
+    }
+    l->a = a;
+    if (setup_sockets(l, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        rc = -1;
+        goto out;
+    }
+    log_info("instance %s serving with plugin %s %s; control plane %s", a->instance_id, a->plugin.vt->name,
+             a->plugin.vt->version, a->control_endpoint);
+    uint64_t next_hb = now_ms();
+    while (!atomic_load(&a->stopping)) {
+        uint64_t now = now_ms();
+        if (now >= next_hb) {
+            send_heartbeat(l);
+            next_hb = now + a->heartbeat_ms;
+            now = now_ms();
+        }
+        long wait = (long)(next_hb > now ? next_hb - now : 0);
+        zmq_pollitem_t items[3] = {{l->dealer, 0, ZMQ_POLLIN, 0}, {l->pair, 0, ZMQ_POLLIN, 0},
+                                   {l->monitor, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 3, wait < 200 ? wait : 200) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            log_error("poll: %s", zmq_strerror(zmq_errno()));
+            rc = -1;
+            break;
+        }
+        if (items[2].revents & ZMQ_POLLIN)
+            handle_monitor(l);
+        if (items[1].revents & ZMQ_POLLIN)
+            handle_worker_event(l);
+        if (items[0].revents & ZMQ_POLLIN) {
+            zmq_msg_t frame;
+            zmq_msg_init(&frame);
+            if (zmq_msg_recv(&frame, l->dealer, ZMQ_DONTWAIT) >= 0)
+                handle_frame(l, &frame);
+            zmq_msg_close(&frame);
+        }
+    }
+    log_info("stopping");
+out:
+    teardown(l);
+    free(l);
+    return rc;
+}

@@ -1,0 +1,156 @@
+/*
+ * main.c - trove-agent's command line: serve (the default) or run one
+ * operation locally with `call`, which goes through the same dispatch as a
+ * request from the control plane. Signals only set the stop flag.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "backup.h"
+#include "dispatch.h"
+#include "host.h"
+#include "json.h"
+#include "log.h"
+#include "loop.h"
+#include "plugin_loader.h"
+#include "status.h"
+
+static atomic_bool *stop_flag;   /* the one thing a signal handler may touch */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (stop_flag)
+        atomic_store(stop_flag, true);
+}
+
+static void install_signals(struct agent *a)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    stop_flag = &a->stopping;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: trove-agent [-c CONFIG] [call OP [JSON-ARGS]]\n"
+            "  (no command)   serve: connect to the control plane and run its requests\n"
+            "  call OP ARGS   run one operation locally and print its result as JSON\n"
+            "  -c CONFIG      configuration file (default /etc/trove/agent.conf)\n"
+            "  --version      print the agent and plugin ABI versions\n");
+}
+
+static void print_progress(void *ctx, int percent, const char *message)
+{
+    (void)ctx;
+    if (percent >= 0)
+        fprintf(stderr, "progress: %d%% %s\n", percent, message);
+    else
+        fprintf(stderr, "progress: %s\n", message);
+}
+
+static void print_doc(int rc, struct trove_call *call)
+{
+    struct tv *doc = tv_map();
+    tv_set_bool(doc, "ok", rc == TROVE_OK);
+    if (rc == TROVE_OK) {
+        tv_set(doc, "result", call_take_result(call));
+    } else {
+        struct tv *err = tv_map();
+        tv_set_str(err, "code", status_name(rc));
+        tv_set_str(err, "message", call_message(call, rc));
+        tv_set(doc, "error", err);
+    }
+    char *json = tv_to_json(doc, true);
+    if (json)
+        printf("%s\n", json);
+    free(json);
+    tv_free(doc);
+}
+
+static int run_call(struct agent *a, const char *op, const char *json_args)
+{
+    struct trove_call call;
+    struct tv *args = NULL;
+    char err[512];
+    int rc;
+    if (call_init(&call, &a->stopping, print_progress, NULL) != 0)
+        return 1;
+    if (json_args && json_to_tv(json_args, &args, err, sizeof(err)) != 0)
+        rc = call_fail(&call, TROVE_EINVAL, "arguments are not valid JSON: %s", err);
+    else
+        rc = dispatch_run(a, op, args, &call);
+    if (rc != TROVE_OK)
+        fprintf(stderr, "trove-agent: %s: %s\n", status_name(rc), call_message(&call, rc));
+    print_doc(rc, &call);
+    call_release(&call);
+    tv_free(args);
+    return rc == TROVE_OK ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = "/etc/trove/agent.conf";
+    int i = 1;
+    log_set_ident("trove-agent");
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+            config = argv[++i];
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("trove-agent %s (plugin ABI %d.%d)\n", AGENT_VERSION, TROVE_ABI_MAJOR, TROVE_ABI_MINOR);
+            return 0;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    const char *cmd = i < argc ? argv[i] : NULL;
+    if (cmd && (strcmp(cmd, "call") != 0 || i + 1 >= argc || i + 3 < argc)) {
+        usage(stderr);
+        return 2;
+    }
+
+    struct agent a;
+    char err[1024];
+    if (agent_configure(&a, config, err, sizeof(err)) != 0) {
+        fprintf(stderr, "trove-agent: %s\n", err);
+        agent_release(&a);
+        return 1;
+    }
+    install_signals(&a);
+    size_t n_settings = 0;
+    const struct trove_kv *settings = conf_section(a.conf, "datastore", &n_settings);
+    int rc = plugin_load(&a.plugin, agent_plugin_dir(&a), conf_get(a.conf, "agent", "plugin"), settings, n_settings,
+                         err, sizeof(err));
+    if (rc != TROVE_OK) {
+        fprintf(stderr, "trove-agent: %s\n", err);
+        if (cmd) {  /* `call` always answers with a JSON document */
+            struct trove_call call;
+            if (call_init(&call, NULL, NULL, NULL) == 0) {
+                call_fail(&call, rc, "%s", err);
+                print_doc(rc, &call);
+                call_release(&call);
+            }
+        }
+        agent_release(&a);
+        return 1;
+    }
+    backup_recover_interrupted(&a);
+    int exit_code = cmd ? run_call(&a, argv[i + 1], i + 2 < argc ? argv[i + 2] : NULL)
+                        : (loop_run(&a) == 0 ? 0 : 1);
+    plugin_unload(&a.plugin);
+    agent_release(&a);
+    return exit_code;
+}

@@ -1,0 +1,362 @@
+/*
+ * users.c - login roles and their access to databases. Access is the
+ * CONNECT, CREATE and TEMPORARY privileges on a database; a role's access
+ * is read back from the databases' ACLs. System roles are never touched.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg.h"
+
+/* (role, database) pairs: every login role with each database it may
+ * CONNECT to by an explicit grant or as owner (PUBLIC grants excluded). */
+static const char *const ACCESS_SQL =
+    "SELECT r.rolname, x.datname FROM pg_roles r "
+    "LEFT JOIN LATERAL (SELECT d.datname FROM pg_database d, "
+    "  aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
+    "  WHERE NOT d.datistemplate AND a.grantee = r.oid AND a.privilege_type = 'CONNECT') x ON true "
+    "WHERE r.rolcanlogin AND ($1::text IS NULL OR r.rolname = $1) "
+    "ORDER BY r.rolname, x.datname";
+
+int pg_role_exists(struct pg *pg, struct trove_call *call, PGconn *c, const char *name, bool *exists)
+{
+    const char *p[] = {name};
+    return pg_query_bool(pg, call, c, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", 1, p, exists);
+}
+
+char *pg_password_clause(struct pg *pg, struct trove_call *call, PGconn *c, const char *role, const char *password)
+{
+    if (!password)
+        return strdup("PASSWORD NULL");
+    /* Hashed here with the server's password_encryption, so the clear text
+     * never reaches the server's statement log. */
+    char *verifier = PQencryptPasswordConn(c, password, role, NULL);
+    if (!verifier) {
+        pg->h->fail(call, TROVE_EDATASTORE, "cannot hash the password: %s", PQerrorMessage(c));
+        return NULL;
+    }
+    char *lit = pg_literal(pg, call, c, verifier);
+    PQfreemem(verifier);
+    char *clause = lit ? pg_sql("PASSWORD %s", lit) : NULL;
+    PQfreemem(lit);
+    return clause;
+}
+
+static int check_user_request(struct pg *pg, struct trove_call *call, const struct trove_user *user)
+{
+    int rc = pg_check_name(pg, call, PG_ROLE, user->name);
+    if (rc == TROVE_OK)
+        rc = pg_check_unprotected(pg, call, PG_ROLE, user->name);
+    for (size_t i = 0; rc == TROVE_OK && i < user->n_databases; i++) {
+        rc = pg_check_name(pg, call, PG_DATABASE, user->databases[i]);
+        if (rc == TROVE_OK)
+            rc = pg_check_unprotected(pg, call, PG_DATABASE, user->databases[i]);
+    }
+    return rc;
+}
+
+/* GRANT or REVOKE the access privileges on one database (which must exist). */
+static int change_access(struct pg *pg, struct trove_call *call, PGconn *c, const char *role_q, const char *db,
+                         bool grant)
+{
+    bool exists = false;
+    int rc = pg_database_exists(pg, call, c, db, &exists);
+    if (rc != TROVE_OK)
+        return rc;
+    if (!exists)
+        return pg->h->fail(call, TROVE_ENOTFOUND, "database \"%s\" does not exist", db);
+    char *db_q = pg_ident(pg, call, c, db);
+    if (!db_q)
+        return TROVE_EINVAL;
+    char *sql = grant ? pg_sql("GRANT CONNECT, CREATE, TEMPORARY ON DATABASE %s TO %s", db_q, role_q)
+                      : pg_sql("REVOKE ALL ON DATABASE %s FROM %s", db_q, role_q);
+    rc = sql ? pg_run(pg, call, c, sql, 0, NULL) : pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
+    free(sql);
+    PQfreemem(db_q);
+    return rc;
+}
+
+/* Change access to every database of the request in one transaction. */
+static int change_all_access(struct pg *pg, struct trove_call *call, PGconn *c, const struct trove_user *user,
+                             bool grant)
+{
+    char *role_q = pg_ident(pg, call, c, user->name);
+    if (!role_q)
+        return TROVE_EINVAL;
+    int rc = TROVE_OK;
+    for (size_t i = 0; rc == TROVE_OK && i < user->n_databases; i++)
+        rc = change_access(pg, call, c, role_q, user->databases[i], grant);
+    PQfreemem(role_q);
+    return rc;
+}
+
+static int need_role(struct pg *pg, struct trove_call *call, PGconn *c, const char *name)
+{
+    bool exists = false;
+    int rc = pg_role_exists(pg, call, c, name, &exists);
+    if (rc == TROVE_OK && !exists)
+        rc = pg->h->fail(call, TROVE_ENOTFOUND, "user \"%s\" does not exist", name);
+    return rc;
+}
+
+static int finish_tx(struct pg *pg, struct trove_call *call, PGconn *c, int rc)
+{
+    if (rc == TROVE_OK)
+        return pg_run(pg, call, c, "COMMIT", 0, NULL);
+    PQclear(PQexec(c, "ROLLBACK"));
+    return rc;
+}
+
+int pg_user_create(void *self, struct trove_call *call, const struct trove_user *user)
+{
+    struct pg *pg = self;
+    int rc = check_user_request(pg, call, user);
+    if (rc == TROVE_OK)
+        rc = pg_check_password(pg, call, user->password);
+    if (rc != TROVE_OK)
+        return rc;
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    char *role_q = NULL, *pw = NULL, *sql = NULL;
+    bool exists = false;
+    if ((rc = pg_role_exists(pg, call, c, user->name, &exists)) != TROVE_OK)
+        goto out;
+    if (exists) {
+        rc = pg->h->fail(call, TROVE_EEXIST, "user \"%s\" already exists", user->name);
+        goto out;
+    }
+    role_q = pg_ident(pg, call, c, user->name);
+    pw = role_q ? pg_password_clause(pg, call, c, user->name, user->password) : NULL;
+    sql = pw ? pg_sql("CREATE ROLE %s WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION %s", role_q, pw)
+             : NULL;
+    if (!sql) {
+        rc = pg->h->fail(call, TROVE_EINVAL, "cannot build the statement");
+        goto out;
+    }
+    if ((rc = pg_run(pg, call, c, "BEGIN", 0, NULL)) != TROVE_OK)
+        goto out;
+    rc = pg_run(pg, call, c, sql, 0, NULL);
+    if (rc == TROVE_OK)
+        rc = change_all_access(pg, call, c, user, true);
+    rc = finish_tx(pg, call, c, rc);
+out:
+    if (pw)
+        explicit_bzero(pw, strlen(pw));
+    if (sql)
+        explicit_bzero(sql, strlen(sql));
+    free(sql);
+    free(pw);
+    PQfreemem(role_q);
+    PQfinish(c);
+    return rc;
+}
+
+/* Objects owned by the role, in any database, go to the admin; privileges
+ * granted to it are revoked. Needed before DROP ROLE can succeed. */
+static int disown_everywhere(struct pg *pg, struct trove_call *call, PGconn *c, const char *role_q)
+{
+    PGresult *dbs = pg_query(pg, call, c, "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1", 0, NULL);
+    if (!dbs)
+        return TROVE_EDATASTORE;
+    char *sql = pg_sql("REASSIGN OWNED BY %s TO CURRENT_USER; DROP OWNED BY %s", role_q, role_q);
+    int rc = sql ? TROVE_OK : pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
+    for (int i = 0; rc == TROVE_OK && i < PQntuples(dbs); i++) {
+        PGconn *dc = pg_connect(pg, call, PQgetvalue(dbs, i, 0));
+        if (!dc) {
+            rc = TROVE_EUNAVAIL;
+            break;
+        }
+        PGresult *r = PQexec(dc, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = pg->h->fail(call, TROVE_EDATASTORE, "PostgreSQL (database %s): %s", PQgetvalue(dbs, i, 0),
+                             PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+        PQclear(r);
+        PQfinish(dc);
+    }
+    free(sql);
+    PQclear(dbs);
+    return rc;
+}
+
+int pg_user_delete(void *self, struct trove_call *call, const struct trove_user *user)
+{
+    struct pg *pg = self;
+    int rc = pg_check_name(pg, call, PG_ROLE, user->name);
+    if (rc == TROVE_OK)
+        rc = pg_check_unprotected(pg, call, PG_ROLE, user->name);
+    if (rc != TROVE_OK)
+        return rc;
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    char *role_q = NULL, *sql = NULL;
+    if ((rc = need_role(pg, call, c, user->name)) != TROVE_OK)
+        goto out;
+    role_q = pg_ident(pg, call, c, user->name);
+    sql = role_q ? pg_sql("DROP ROLE %s", role_q) : NULL;
+    if (!sql) {
+        rc = TROVE_EINVAL;
+        goto out;
+    }
+    rc = pg_run(pg, call, c, sql, 0, NULL);
+    if (rc == TROVE_EDATASTORE && strcmp(pg_last_sqlstate(), "2BP01") == 0) {
+        rc = disown_everywhere(pg, call, c, role_q);
+        if (rc == TROVE_OK)
+            rc = pg_run(pg, call, c, sql, 0, NULL);
+    }
+out:
+    free(sql);
+    PQfreemem(role_q);
+    PQfinish(c);
+    return rc;
+}
+
+/* Emit users from ACCESS_SQL rows, one per role, skipping system objects. */
+static int emit_access_rows(struct pg *pg, struct trove_call *call, PGresult *r)
+{
+    int n = PQntuples(r), rc = TROVE_OK;
+    const char **dbs = calloc((size_t)n + 1, sizeof(char *));
+    if (!dbs)
+        return pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
+    for (int i = 0; i < n && rc == TROVE_OK;) {
+        const char *name = PQgetvalue(r, i, 0);
+        size_t k = 0;
+        int j = i;
+        for (; j < n && strcmp(PQgetvalue(r, j, 0), name) == 0; j++)
+            if (!PQgetisnull(r, j, 1) && !pg_is_protected(pg, PG_DATABASE, PQgetvalue(r, j, 1)))
+                dbs[k++] = PQgetvalue(r, j, 1);
+        if (!pg_is_protected(pg, PG_ROLE, name)) {
+            struct trove_user u = {.name = name, .databases = dbs, .n_databases = k};
+            rc = pg->h->emit_user(call, &u);
+        }
+        i = j;
+    }
+    free(dbs);
+    return rc;
+}
+
+int pg_user_list(void *self, struct trove_call *call)
+{
+    struct pg *pg = self;
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    const char *p[] = {NULL};
+    PGresult *r = pg_query(pg, call, c, ACCESS_SQL, 1, p);
+    int rc = r ? emit_access_rows(pg, call, r) : TROVE_EDATASTORE;
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+/* The role's ACCESS_SQL rows, or NULL after fail() (ENOTFOUND if absent). */
+static PGresult *access_of(struct pg *pg, struct trove_call *call, PGconn *c, const char *name, int *rc)
+{
+    const char *p[] = {name};
+    PGresult *r = pg_query(pg, call, c, ACCESS_SQL, 1, p);
+    if (!r) {
+        *rc = TROVE_EDATASTORE;
+        return NULL;
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        *rc = pg->h->fail(call, TROVE_ENOTFOUND, "user \"%s\" does not exist", name);
+        return NULL;
+    }
+    *rc = TROVE_OK;
+    return r;
+}
+
+int pg_user_show(void *self, struct trove_call *call, const struct trove_user *user)
+{
+    struct pg *pg = self;
+    int rc = check_user_request(pg, call, user);
+    if (rc != TROVE_OK)
+        return rc;
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    PGresult *r = access_of(pg, call, c, user->name, &rc);
+    if (r)
+        rc = emit_access_rows(pg, call, r);
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+int pg_user_access(void *self, struct trove_call *call, const struct trove_user *user)
+{
+    struct pg *pg = self;
+    int rc = check_user_request(pg, call, user);
+    if (rc != TROVE_OK)
+        return rc;
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    PGresult *r = access_of(pg, call, c, user->name, &rc);
+    for (int i = 0; r && rc == TROVE_OK && i < PQntuples(r); i++) {
+        const char *db = PQgetvalue(r, i, 1);
+        if (PQgetisnull(r, i, 1) || pg_is_protected(pg, PG_DATABASE, db))
+            continue;
+        struct trove_database d = {.name = db};
+        rc = pg->h->emit_database(call, &d);
+    }
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+static int grant_or_revoke(struct pg *pg, struct trove_call *call, const struct trove_user *user, bool grant)
+{
+    int rc = check_user_request(pg, call, user);
+    if (rc != TROVE_OK)
+        return rc;
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    if ((rc = need_role(pg, call, c, user->name)) == TROVE_OK &&
+        (rc = pg_run(pg, call, c, "BEGIN", 0, NULL)) == TROVE_OK)
+        rc = finish_tx(pg, call, c, change_all_access(pg, call, c, user, grant));
+    PQfinish(c);
+    return rc;
+}
+
+int pg_user_grant(void *self, struct trove_call *call, const struct trove_user *user)
+{
+    return grant_or_revoke(self, call, user, true);
+}
+
+int pg_user_revoke(void *self, struct trove_call *call, const struct trove_user *user)
+{
+    return grant_or_revoke(self, call, user, false);
+}
+
+int pg_user_set_password(void *self, struct trove_call *call, const struct trove_user *user)
+{
+    struct pg *pg = self;
+    int rc = check_user_request(pg, call, user);
+    if (rc == TROVE_OK && !user->password)
+        rc = pg->h->fail(call, TROVE_EINVAL, "a password is required");
+    if (rc == TROVE_OK)
+        rc = pg_check_password(pg, call, user->password);
+    if (rc != TROVE_OK)
+        return rc;
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    char *role_q = NULL, *pw = NULL, *sql = NULL;
+    if ((rc = need_role(pg, call, c, user->name)) != TROVE_OK)
+        goto out;
+    role_q = pg_ident(pg, call, c, user->name);
+    pw = role_q ? pg_password_clause(pg, call, c, user->name, user->password) : NULL;
+    sql = pw ? pg_sql("ALTER ROLE %s WITH %s", role_q, pw) : NULL;
+    rc = sql ? pg_run(pg, call, c, sql, 0, NULL) : pg->h->fail(call, TROVE_EINVAL, "cannot build the statement");
+out:
+    free(sql);
+    free(pw);
+    PQfreemem(role_q);
+    PQfinish(c);
+    return rc;
+}

@@ -77,6 +77,21 @@ static void print_doc(int rc, struct trove_call *call)
     tv_free(doc);
 }
 
+/* Report a failure before any operation ran; `call` still answers in JSON. */
+static int fail_early(const char *cmd, int rc, const char *err)
+{
+    fprintf(stderr, "trove-agent: %s\n", err);
+    if (cmd) {
+        struct trove_call call;
+        if (call_init(&call, NULL, NULL, NULL) == 0) {
+            call_fail(&call, rc, "%s", err);
+            print_doc(rc, &call);
+            call_release(&call);
+        }
+    }
+    return 1;
+}
+
 static int run_call(struct agent *a, const char *op, const char *json_args)
 {
     struct trove_call call;
@@ -125,9 +140,8 @@ int main(int argc, char **argv)
     struct agent a;
     char err[1024];
     if (agent_configure(&a, config, err, sizeof(err)) != 0) {
-        fprintf(stderr, "trove-agent: %s\n", err);
         agent_release(&a);
-        return 1;
+        return fail_early(cmd, TROVE_EINVAL, err);
     }
     install_signals(&a);
     size_t n_settings = 0;
@@ -135,17 +149,8 @@ int main(int argc, char **argv)
     int rc = plugin_load(&a.plugin, agent_plugin_dir(&a), conf_get(a.conf, "agent", "plugin"), settings, n_settings,
                          err, sizeof(err));
     if (rc != TROVE_OK) {
-        fprintf(stderr, "trove-agent: %s\n", err);
-        if (cmd) {  /* `call` always answers with a JSON document */
-            struct trove_call call;
-            if (call_init(&call, NULL, NULL, NULL) == 0) {
-                call_fail(&call, rc, "%s", err);
-                print_doc(rc, &call);
-                call_release(&call);
-            }
-        }
         agent_release(&a);
-        return 1;
+        return fail_early(cmd, rc, err);
     }
     backup_recover_interrupted(&a);
     int exit_code = cmd ? run_call(&a, argv[i + 1], i + 2 < argc ? argv[i + 2] : NULL)

@@ -265,3 +265,24 @@ def secret_file(path, content):
         f.write(content)
     os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
     return path
+
+
+def run_tests(namespace):
+    """Run every test_* function in namespace, print one line per test, and
+    exit non-zero if any failed. Each test gets its own fresh Env."""
+    import traceback
+    failed = 0
+    names = [n for n in namespace if n.startswith("test_") and callable(namespace[n])]
+    only = os.environ.get("TROVE_TEST_ONLY")
+    for name in names:
+        if only and only not in name:
+            continue
+        start = time.monotonic()
+        try:
+            namespace[name]()
+            print(f"ok   {name} ({time.monotonic() - start:.1f}s)", flush=True)
+        except Exception:
+            failed += 1
+            print(f"FAIL {name} ({time.monotonic() - start:.1f}s)", flush=True)
+            traceback.print_exc()
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,25 @@
+#!/bin/bash
+# Installs the Debian 12 packages the build, the servers and the tests need.
+# Runs apt only as root and only when something is missing.
+set -euo pipefail
+PACKAGES=(
+  gcc libc6-dev meson ninja-build pkg-config
+  libzmq3-dev libmsgpack-dev libjansson-dev libzstd-dev libssl-dev libcmocka-dev
+  libmariadb-dev libpq-dev libhiredis-dev
+  mariadb-server mariadb-client mariadb-backup postgresql redis-server
+  python3 python3-zmq python3-msgpack zstd procps
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "missing packages (run as root to install them): ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

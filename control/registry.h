@@ -1,0 +1,49 @@
+/*
+ * registry.h - the agents this control plane has heard from: their hello
+ * (plugin, ABI, capabilities), their last heartbeat (state, role, position)
+ * and when they were last alive. In memory only; it owns copies of the
+ * messages it keeps and never touches sockets.
+ */
+#ifndef TROVE_CONTROL_REGISTRY_H
+#define TROVE_CONTROL_REGISTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "allowlist.h"
+#include "value.h"
+
+#define REGISTRY_DEFAULT_HEARTBEAT_MS 5000
+#define REGISTRY_MISSED_HEARTBEATS 3   /* stale after this many intervals without one */
+
+struct agent {
+    char instance[INSTANCE_ID_MAX + 1];
+    bool gone;                  /* said bye, became unroutable, or its id was taken over */
+    int64_t last_alive_ms;      /* last hello or heartbeat (monotonic clock) */
+    int64_t last_heartbeat_ms;  /* 0 = none yet */
+    int64_t heartbeat_ms;       /* the agent's announced interval */
+    struct tv *hello;           /* last hello message, or NULL */
+    struct tv *heartbeat;       /* last heartbeat message, or NULL */
+};
+
+struct registry;
+
+struct registry *registry_new(void);
+void registry_free(struct registry *r);
+/* The agent, or NULL if never heard from. */
+struct agent *registry_get(struct registry *r, const char *instance);
+/* Get or create the agent and mark it alive at `now`. NULL on no memory. */
+struct agent *registry_alive(struct registry *r, const char *instance, int64_t now);
+
+/* Connected: alive within REGISTRY_MISSED_HEARTBEATS intervals and not gone.
+ * Requests are routed only to connected agents. */
+bool agent_connected(const struct agent *a, int64_t now);
+
+/* {instance, connected, plugin, abi, agent_version, capabilities, features,
+ *  heartbeat_ms, seq, state, role, term, position, message, task,
+ *  last_heartbeat_ms_ago}; NULL on no memory. */
+struct tv *agent_describe(const struct agent *a, int64_t now);
+/* An array of agent_describe() maps sorted by instance id; NULL on no memory. */
+struct tv *registry_describe(const struct registry *r, int64_t now);
+
+#endif

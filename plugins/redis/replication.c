@@ -1,0 +1,386 @@
+/*
+ * replication.c - REPLICAOF replication. A position is "<replid>:<offset>"
+ * (master_replid, master_repl_offset), followed by ",<replid2>:<offset2>"
+ * when the server also carries an earlier history (after a promotion), so
+ * that positions compare across a failover. A read-only primary is one whose
+ * min-replicas-to-write is set out of reach (writes fail with NOREPLICAS);
+ * the operator's value waits in "<config_file>.readonly" until it is lifted.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "redis_plugin.h"
+
+#define UNREACHABLE_REPLICAS "2147483647"
+
+struct rd_pos {
+    char id[41];
+    uint64_t off;
+    bool has2;
+    char id2[41];
+    uint64_t off2;   /* first offset NOT covered by id2 (Redis's second_repl_offset) */
+};
+
+static int parse_one(const char *s, size_t n, char *id, uint64_t *off)
+{
+    const char *colon = memchr(s, ':', n);
+    if (!colon || colon - s != 40)
+        return -1;
+    for (int i = 0; i < 40; i++)
+        if (!strchr("0123456789abcdef", s[i]))
+            return -1;
+    memcpy(id, s, 40);
+    id[40] = '\0';
+    size_t digits = n - 41;
+    if (digits == 0 || digits > 19 || strspn(colon + 1, "0123456789") < digits)
+        return -1;
+    *off = strtoull(colon + 1, NULL, 10);
+    return 0;
+}
+
+static int parse_pos(const char *s, struct rd_pos *p)
+{
+    memset(p, 0, sizeof(*p));
+    if (!s)
+        return -1;
+    const char *comma = strchr(s, ',');
+    size_t n1 = comma ? (size_t)(comma - s) : strlen(s);
+    if (parse_one(s, n1, p->id, &p->off) != 0)
+        return -1;
+    if (!comma)
+        return 0;
+    p->has2 = true;
+    return parse_one(comma + 1, strlen(comma + 1), p->id2, &p->off2);
+}
+
+static enum trove_order cmp_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? TROVE_ORDER_BEFORE : a > b ? TROVE_ORDER_AFTER : TROVE_ORDER_EQUAL;
+}
+
+/* Same id: offsets. a's id is b's previous history: a is behind b if it
+ * stopped within that history, else a has writes b never saw. */
+static enum trove_order compare(const struct rd_pos *a, const struct rd_pos *b)
+{
+    if (strcmp(a->id, b->id) == 0)
+        return cmp_u64(a->off, b->off);
+    if (b->has2 && strcmp(a->id, b->id2) == 0)
+        return a->off < b->off2 ? (a->off < b->off ? TROVE_ORDER_BEFORE : TROVE_ORDER_EQUAL) : TROVE_ORDER_DIVERGED;
+    if (a->has2 && strcmp(b->id, a->id2) == 0)
+        return b->off < a->off2 ? (b->off < a->off ? TROVE_ORDER_AFTER : TROVE_ORDER_EQUAL) : TROVE_ORDER_DIVERGED;
+    return TROVE_ORDER_DIVERGED;
+}
+
+int rd_repl_compare(void *self, const char *a, const char *b, enum trove_order *order)
+{
+    (void)self;
+    struct rd_pos pa, pb;
+    if (parse_pos(a, &pa) != 0 || parse_pos(b, &pb) != 0)
+        return TROVE_EINVAL;
+    *order = compare(&pa, &pb);
+    return TROVE_OK;
+}
+
+static int info_replication(struct rd_conn *conn, redisReply **r)
+{
+    int rc = rd_cmd(conn, r, "INFO", "replication", NULL);
+    if (rc == TROVE_OK && (*r)->type != REDIS_REPLY_STRING && (*r)->type != REDIS_REPLY_STATUS) {
+        freeReplyObject(*r);
+        *r = NULL;
+        rc = RD_FAIL(conn->ctx, conn->call, TROVE_EDATASTORE, "INFO replication: unexpected reply");
+    }
+    return rc;
+}
+
+static void position_from_info(const char *info, char *buf, size_t len)
+{
+    char id[64] = "", off[32] = "", id2[64] = "", off2[32] = "-1";
+    rd_info_lookup(info, "master_replid", id, sizeof(id));
+    rd_info_lookup(info, "master_repl_offset", off, sizeof(off));
+    rd_info_lookup(info, "master_replid2", id2, sizeof(id2));
+    rd_info_lookup(info, "second_repl_offset", off2, sizeof(off2));
+    if (strcmp(off2, "-1") != 0 && strspn(id2, "0") != strlen(id2))
+        snprintf(buf, len, "%s:%s,%s:%s", id, off, id2, off2);
+    else
+        snprintf(buf, len, "%s:%s", id, off);
+}
+
+int rd_position_read(struct rd_conn *conn, char *buf, size_t len)
+{
+    redisReply *r;
+    int rc = info_replication(conn, &r);
+    if (rc == TROVE_OK)
+        position_from_info(r->str, buf, len);
+    freeReplyObject(r);
+    return rc;
+}
+
+int rd_repl_position(void *self, struct trove_call *call)
+{
+    struct rd_ctx *ctx = self;
+    struct rd_conn conn = {0};
+    char pos[256];
+    int rc = rd_connect(ctx, call, &conn);
+    if (rc == TROVE_OK && (rc = rd_position_read(&conn, pos, sizeof(pos))) == TROVE_OK)
+        rc = ctx->h->set_str(call, "position", pos);
+    rd_disconnect(&conn);
+    return rc;
+}
+
+int rd_repl_wait(void *self, struct trove_call *call, const char *position, uint32_t timeout_ms)
+{
+    struct rd_ctx *ctx = self;
+    struct rd_conn conn = {0};
+    struct rd_pos target, mine;
+    char pos[256] = "";
+    if (parse_pos(position, &target) != 0)
+        return RD_FAIL(ctx, call, TROVE_EINVAL, "not a Redis position (\"<replid>:<offset>\")");
+    int rc = rd_connect(ctx, call, &conn);
+    int64_t deadline = rd_now_ms() + timeout_ms;
+    while (rc == TROVE_OK) {
+        if ((rc = rd_position_read(&conn, pos, sizeof(pos))) != TROVE_OK)
+            break;
+        enum trove_order o = parse_pos(pos, &mine) == 0 ? compare(&mine, &target) : TROVE_ORDER_DIVERGED;
+        if (o == TROVE_ORDER_EQUAL || o == TROVE_ORDER_AFTER)
+            break;
+        if (ctx->h->cancelled(call))
+            rc = RD_FAIL(ctx, call, TROVE_ECANCELLED, "cancelled");
+        else if (rd_now_ms() >= deadline)
+            rc = RD_FAIL(ctx, call, TROVE_ETIMEOUT, "position %s not reached within %u ms (now at %s)", position,
+                         timeout_ms, pos);
+        else
+            rd_msleep(20);
+    }
+    rd_disconnect(&conn);
+    return rc;
+}
+
+int rd_repl_status(void *self, struct trove_call *call)
+{
+    struct rd_ctx *ctx = self;
+    struct rd_conn conn = {0};
+    redisReply *r = NULL;
+    char v[256], pos[256], host[256] = "", port[16] = "0", link[32] = "", sync[8] = "0", io[32] = "0";
+    int rc = rd_connect(ctx, call, &conn);
+    if (rc == TROVE_OK)
+        rc = info_replication(&conn, &r);
+    if (rc != TROVE_OK)
+        goto out;
+    const char *info = r->str;
+    position_from_info(info, pos, sizeof(pos));
+    bool replica = rd_info_lookup(info, "role", v, sizeof(v)) && strcmp(v, "slave") == 0;
+    const struct trove_host *h = ctx->h;
+    if (replica) {
+        rd_info_lookup(info, "master_host", host, sizeof(host));
+        rd_info_lookup(info, "master_port", port, sizeof(port));
+        rd_info_lookup(info, "master_link_status", link, sizeof(link));
+        rd_info_lookup(info, "master_sync_in_progress", sync, sizeof(sync));
+        if (!rd_info_lookup(info, "master_last_io_seconds_ago", io, sizeof(io)) || strcmp(link, "up") != 0)
+            rd_info_lookup(info, "master_link_down_since_seconds", io, sizeof(io));
+        rc = h->set_str(call, "role", "replica");
+        rc = rc ? rc : h->set_str(call, "source_host", host);
+        rc = rc ? rc : h->set_int(call, "source_port", strtol(port, NULL, 10));
+        rc = rc ? rc : h->set_str(call, "io_state", link);
+        rc = rc ? rc : h->set_str(call, "apply_state", strcmp(sync, "1") == 0 ? "syncing" : "streaming");
+        rc = rc ? rc : h->set_int(call, "lag_seconds", strtoll(io, NULL, 10) < 0 ? 0 : strtoll(io, NULL, 10));
+    } else {
+        rd_info_lookup(info, "connected_slaves", v, sizeof(v));
+        long replicas = strtol(v, NULL, 10);
+        rc = h->set_str(call, "role", replicas > 0 ? "primary" : "standalone");
+        rc = rc ? rc : h->set_int(call, "replicas", replicas);
+        rc = rc ? rc : h->set_int(call, "lag_seconds", 0);
+    }
+    rc = rc ? rc : h->set_str(call, "position", pos);
+out:
+    freeReplyObject(r);
+    rd_disconnect(&conn);
+    return rc;
+}
+
+/* ------------------------------------------------ read-only primaries */
+
+static char *readonly_path(struct rd_ctx *ctx)
+{
+    return ctx->config_file ? rd_path_with_suffix(ctx->config_file, ".readonly") : NULL;
+}
+
+/* Put the operator's min-replicas-to-write back, if a read-only state holds it. */
+static int lift_primary_read_only(struct rd_conn *conn)
+{
+    char *path = readonly_path(conn->ctx);
+    char *saved = path ? rd_read_file(path, 32) : NULL;
+    int rc = TROVE_OK;
+    if (saved) {
+        saved[strcspn(saved, "\n")] = '\0';
+        rc = rd_cmd_ok(conn, "CONFIG", "SET", "min-replicas-to-write", saved, NULL);
+        if (rc == TROVE_OK)
+            unlink(path);
+    }
+    free(saved);
+    free(path);
+    return rc;
+}
+
+static int primary_read_only(struct rd_conn *conn)
+{
+    struct rd_ctx *ctx = conn->ctx;
+    char *path = readonly_path(ctx);
+    char cur[32];
+    int rc = path ? TROVE_OK : RD_FAIL(ctx, conn->call, TROVE_EINVAL, "a read-only primary needs the config_file "
+                                       "setting (the plugin keeps the operator's min-replicas-to-write beside it)");
+    if (rc == TROVE_OK && rd_file_exists(path))
+        goto out;   /* already read-only */
+    if (rc == TROVE_OK)
+        rc = rd_config_get(conn, "min-replicas-to-write", cur, sizeof(cur));
+    if (rc == TROVE_OK && (strcat(cur, "\n"), rd_write_file(path, cur, strlen(cur), 0600) != 0))
+        rc = RD_FAIL(ctx, conn->call, TROVE_EINTERNAL, "cannot write %s", path);
+    if (rc == TROVE_OK && (rc = rd_cmd_ok(conn, "CONFIG", "SET", "min-replicas-to-write", UNREACHABLE_REPLICAS,
+                                         NULL)) != TROVE_OK)
+        unlink(path);
+out:
+    free(path);
+    return rc;
+}
+
+int rd_repl_set_read_only(void *self, struct trove_call *call, bool read_only)
+{
+    struct rd_ctx *ctx = self;
+    struct rd_conn conn = {0};
+    char role[32];
+    int rc = rd_connect(ctx, call, &conn);
+    if (rc == TROVE_OK)
+        rc = rd_info_field(&conn, "replication", "role", role, sizeof(role));
+    if (rc == TROVE_OK && strcmp(role, "slave") == 0)
+        rc = rd_cmd_ok(&conn, "CONFIG", "SET", "replica-read-only", read_only ? "yes" : "no", NULL);
+    else if (rc == TROVE_OK)
+        rc = read_only ? primary_read_only(&conn) : lift_primary_read_only(&conn);
+    if (rc == TROVE_OK)
+        rc = rd_config_rewrite(&conn);
+    rd_disconnect(&conn);
+    return rc;
+}
+
+/* ------------------------------------------------ attach, detach, ... */
+
+static int check_source(struct rd_ctx *ctx, struct trove_call *call, const struct trove_replication_source *src)
+{
+    if (!src || !rd_valid_host(src->host))
+        return RD_FAIL(ctx, call, TROVE_EINVAL, "the source needs a valid host name or address");
+    if (src->port < 1 || src->port > 65535)
+        return RD_FAIL(ctx, call, TROVE_EINVAL, "the source port must be in 1-65535");
+    if (src->user && *src->user && !rd_valid_user_name(src->user) && strcmp(src->user, "default") != 0)
+        return RD_FAIL(ctx, call, TROVE_EINVAL, "invalid replication user name");
+    if (src->password && *src->password && !rd_valid_password(src->password))
+        return RD_FAIL(ctx, call, TROVE_EINVAL, "invalid replication password");
+    return TROVE_OK;
+}
+
+static int wait_link_up(struct rd_conn *conn)
+{
+    struct rd_ctx *ctx = conn->ctx;
+    int64_t deadline = rd_now_ms() + (int64_t)ctx->sync_timeout_s * 1000;
+    char link[32] = "";
+    int rc;
+    while ((rc = rd_info_field(conn, "replication", "master_link_status", link, sizeof(link))) == TROVE_OK &&
+           strcmp(link, "up") != 0) {
+        if (ctx->h->cancelled(conn->call))
+            return RD_FAIL(ctx, conn->call, TROVE_ECANCELLED, "cancelled while waiting for the first sync");
+        if (rd_now_ms() > deadline)
+            return RD_FAIL(ctx, conn->call, TROVE_ETIMEOUT, "the replica did not complete its sync with the source "
+                           "within %d s (check the source address and the replication credentials; the server log "
+                           "says more)", ctx->sync_timeout_s);
+        ctx->h->progress(conn->call, -1, "waiting for the sync with the source");
+        rd_msleep(100);
+    }
+    return rc;
+}
+
+/* Follow src: credentials, REPLICAOF, read-only, persisted, synced. */
+static int follow(struct rd_ctx *ctx, struct trove_call *call, const struct trove_replication_source *src)
+{
+    struct rd_conn conn = {0};
+    char port[16];
+    int rc = check_source(ctx, call, src);
+    if (rc != TROVE_OK || (rc = rd_connect(ctx, call, &conn)) != TROVE_OK)
+        return rc;
+    snprintf(port, sizeof(port), "%d", src->port);
+    rc = rd_cmd_ok(&conn, "CONFIG", "SET", "masteruser", src->user ? src->user : "", "masterauth",
+                   src->password ? src->password : "", "replica-read-only", "yes", NULL);
+    if (rc == TROVE_OK)
+        rc = lift_primary_read_only(&conn);
+    if (rc == TROVE_OK)
+        rc = rd_cmd_ok(&conn, "REPLICAOF", src->host, port, NULL);
+    if (rc == TROVE_OK)
+        rc = rd_config_rewrite(&conn);
+    if (rc == TROVE_OK)
+        rc = wait_link_up(&conn);
+    rd_disconnect(&conn);
+    return rc;
+}
+
+int rd_repl_attach(void *self, struct trove_call *call, const struct trove_replication_source *src)
+{
+    return follow(self, call, src);
+}
+
+int rd_repl_demote(void *self, struct trove_call *call, const struct trove_replication_source *src)
+{
+    return follow(self, call, src);
+}
+
+/* REPLICAOF NO ONE keeps every write the replica has and makes it writable. */
+static int stand_alone(struct rd_ctx *ctx, struct trove_call *call)
+{
+    struct rd_conn conn = {0};
+    int rc = rd_connect(ctx, call, &conn);
+    if (rc == TROVE_OK)
+        rc = rd_cmd_ok(&conn, "REPLICAOF", "NO", "ONE", NULL);
+    if (rc == TROVE_OK)
+        rc = lift_primary_read_only(&conn);
+    if (rc == TROVE_OK)
+        rc = rd_config_rewrite(&conn);
+    rd_disconnect(&conn);
+    return rc;
+}
+
+int rd_repl_detach(void *self, struct trove_call *call)
+{
+    return stand_alone(self, call);
+}
+
+int rd_repl_promote(void *self, struct trove_call *call)
+{
+    return stand_alone(self, call);
+}
+
+/* A snapshot is an RDB backup plus the replication account replicas use:
+ * an ACL user allowed only PSYNC, SYNC, REPLCONF and PING. Each snapshot adds
+ * a fresh password, so replicas seeded earlier keep theirs. */
+int rd_repl_snapshot(void *self, struct trove_call *call, const struct trove_backup_request *req)
+{
+    struct rd_ctx *ctx = self;
+    struct rd_conn conn = {0};
+    char password[33], rule[40];
+    if (ctx->h->random_password(password, sizeof(password)) != TROVE_OK)
+        return RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot generate a password");
+    snprintf(rule, sizeof(rule), ">%s", password);
+    int rc = rd_connect(ctx, call, &conn);
+    if (rc == TROVE_OK)
+        rc = rd_cmd_ok(&conn, "ACL", "SETUSER", ctx->repl_user, "on", rule, "resetkeys", "resetchannels", "-@all",
+                       "+psync", "+sync", "+replconf", "+ping", NULL);
+    if (rc == TROVE_OK)
+        rc = rd_persist_acl(&conn);
+    rd_disconnect(&conn);
+    if (rc == TROVE_OK)
+        rc = rd_rdb_fetch(ctx, call, req->sink);
+    if (rc == TROVE_OK && (ctx->h->set_str(call, "user", ctx->repl_user) != TROVE_OK ||
+                           ctx->h->set_str(call, "password", password) != TROVE_OK))
+        rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory");
+    memset(password, 0, sizeof(password));
+    memset(rule, 0, sizeof(rule));
+    return rc;
+}

@@ -90,6 +90,8 @@ int pg_user_set_password(void *self, struct trove_call *call, const struct trove
 int pg_root_enable(void *self, struct trove_call *call, const char *password);
 int pg_root_disable(void *self, struct trove_call *call);
 int pg_root_show(void *self, struct trove_call *call);
+/* root_enable, optionally without putting name/password in the result. */
+int pg_root_set(struct pg *pg, struct trove_call *call, const char *password, bool reporting);
 /* "PASSWORD '<verifier>'" for `role`, hashed on the client; malloc'd or NULL. */
 char *pg_password_clause(struct pg *pg, struct trove_call *call, PGconn *c, const char *role, const char *password);
 int pg_role_exists(struct pg *pg, struct trove_call *call, PGconn *c, const char *name, bool *exists);
@@ -107,6 +109,8 @@ int pg_config_schema(void *self, struct trove_call *call);
 int pg_config_validate(void *self, struct trove_call *call, const struct trove_kv *values, size_t n);
 int pg_config_apply(void *self, struct trove_call *call, const struct trove_kv *values, size_t n);
 int pg_config_reset(void *self, struct trove_call *call);
+/* config_apply, optionally without the applied/pending_restart lists. */
+int pg_config_set(struct pg *pg, struct trove_call *call, const struct trove_kv *values, size_t n, bool reporting);
 int pg_config_show(void *self, struct trove_call *call, const char *const *names, size_t n);
 /* Reload the configuration and wait until this session has re-read it. */
 int pg_reload_and_wait(struct pg *pg, struct trove_call *call, PGconn *c);

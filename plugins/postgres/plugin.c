@@ -187,6 +187,7 @@ static const struct trove_plugin plugin = {
     .features = TROVE_FEATURE_DATABASE_CREATE,
     .open = pg_open,
     .close = pg_close,
+    .prepare = pg_prepare,
     .start = pg_start,
     .stop = pg_stop,
     .restart = pg_restart,
@@ -205,6 +206,11 @@ static const struct trove_plugin plugin = {
     .database_create = pg_database_create,
     .database_delete = pg_database_delete,
     .database_list = pg_database_list,
+    .config_schema = pg_config_schema,
+    .config_validate = pg_config_validate,
+    .config_apply = pg_config_apply,
+    .config_reset = pg_config_reset,
+    .config_show = pg_config_show,
 };
 
 TROVE_EXPORT const struct trove_plugin *trove_plugin_entry(void)

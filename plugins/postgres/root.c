@@ -10,7 +10,11 @@
 
 int pg_root_enable(void *self, struct trove_call *call, const char *password)
 {
-    struct pg *pg = self;
+    return pg_root_set(self, call, password, true);
+}
+
+int pg_root_set(struct pg *pg, struct trove_call *call, const char *password, bool reporting)
+{
     char generated[33];
     if (!password) {
         if (pg->h->random_password(generated, sizeof(generated)) != TROVE_OK)
@@ -31,9 +35,9 @@ int pg_root_enable(void *self, struct trove_call *call, const char *password)
     pw = role_q ? pg_password_clause(pg, call, c, pg->root_user, password) : NULL;
     sql = pw ? pg_sql("%s ROLE %s WITH LOGIN SUPERUSER %s", exists ? "ALTER" : "CREATE", role_q, pw) : NULL;
     rc = sql ? pg_run(pg, call, c, sql, 0, NULL) : pg->h->fail(call, TROVE_EINTERNAL, "cannot build the statement");
-    if (rc == TROVE_OK)
+    if (rc == TROVE_OK && reporting)
         rc = pg->h->set_str(call, "name", pg->root_user);
-    if (rc == TROVE_OK)
+    if (rc == TROVE_OK && reporting)
         rc = pg->h->set_str(call, "password", password);
 out:
     explicit_bzero(generated, sizeof(generated));

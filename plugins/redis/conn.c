@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include "redis_plugin.h"
@@ -198,6 +199,8 @@ int rd_config_get(struct rd_conn *conn, const char *name, char *buf, size_t len)
 int rd_config_rewrite(struct rd_conn *conn)
 {
     int rc = rd_cmd_ok(conn, "CONFIG", "REWRITE", NULL);
+    if (rc == TROVE_OK && conn->ctx->config_file)
+        chmod(conn->ctx->config_file, 0600);   /* Redis rewrites it 0644; it holds masterauth */
     if (rc == TROVE_OK && rd_config_pending_patch(conn->ctx) != 0)
         rc = RD_FAIL(conn->ctx, conn->call, TROVE_EINTERNAL, "cannot write staged parameters into %s",
                      conn->ctx->config_file);

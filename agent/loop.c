@@ -22,7 +22,8 @@
 
 #define CACHE_SIZE 1024
 #define CACHE_TTL_S 3600
-#define MONITOR_ENDPOINT "inproc://trove-agent-monitor"
+#define REBUILD_MIN_MS 2000
+#define REBUILD_MAX_MS 32000
 
 struct cached {
     char id[65];
@@ -40,6 +41,9 @@ struct loop {
     struct cached cache[CACHE_SIZE];
     size_t cache_next;
     uint64_t seq;
+    unsigned link_generation;   /* names each link's monitor endpoint */
+    uint64_t rebuild_at;        /* when to replace a link that has not come back (0: never) */
+    uint32_t rebuild_backoff_ms;
 };
 
 static uint64_t now_ms(void)
@@ -87,6 +91,8 @@ static void cache_free(struct loop *l)
 
 static void send_raw(struct loop *l, const void *buf, size_t len)
 {
+    if (!l->dealer)
+        return;   /* between links: the control plane retries with the same id */
     if (zmq_send(l->dealer, buf, len, ZMQ_DONTWAIT) < 0 && zmq_errno() != EAGAIN)
         log_warn("send to control plane failed: %s", zmq_strerror(zmq_errno()));
 }
@@ -300,11 +306,18 @@ static void handle_monitor(struct loop *l)
         more = zmq_msg_more(&m);
     }
     zmq_msg_close(&m);
-    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        l->rebuild_at = 0;
+        l->rebuild_backoff_ms = REBUILD_MIN_MS;
         send_hello(l);
-    else if (event == ZMQ_EVENT_DISCONNECTED)
+    } else if (event == ZMQ_EVENT_DISCONNECTED) {
+        /* libzmq reconnects after a network error but gives up for good after a
+         * protocol error (an oversized frame, say): if the link is not back by
+         * rebuild_at, the loop replaces the socket. */
         log_warn("disconnected from %s; reconnecting", l->a->control_endpoint);
-    else if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+        if (!l->rebuild_at)
+            l->rebuild_at = now_ms() + l->rebuild_backoff_ms;
+    } else if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
         log_error("handshake with %s failed: the control plane refused this agent's key, or its server key "
                   "does not match the pinned one", l->a->control_endpoint);
@@ -359,14 +372,14 @@ static int setup_security(struct loop *l, char *err, size_t errlen)
     return 0;
 }
 
-static int setup_sockets(struct loop *l, char *err, size_t errlen)
+/* The DEALER to the control plane and its monitor: replaced as a pair. */
+static int open_link(struct loop *l, char *err, size_t errlen)
 {
     struct agent *a = l->a;
-    l->ctx = zmq_ctx_new();
-    l->dealer = l->ctx ? zmq_socket(l->ctx, ZMQ_DEALER) : NULL;
-    l->pair = l->ctx ? zmq_socket(l->ctx, ZMQ_PAIR) : NULL;
-    if (!l->dealer || !l->pair) {
-        snprintf(err, errlen, "cannot create sockets: %s", zmq_strerror(zmq_errno()));
+    char monitor[64];
+    snprintf(monitor, sizeof(monitor), "inproc://trove-agent-monitor-%u", ++l->link_generation);
+    if (!(l->dealer = zmq_socket(l->ctx, ZMQ_DEALER))) {
+        snprintf(err, errlen, "cannot create a socket: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
     int64_t maxmsg = WIRE_MAX_FRAME;
@@ -382,21 +395,56 @@ static int setup_sockets(struct loop *l, char *err, size_t errlen)
     set_opt_int(l->dealer, ZMQ_SNDHWM, 1000);
     if (setup_security(l, err, errlen) != 0)
         return -1;
-    if (zmq_socket_monitor(l->dealer, MONITOR_ENDPOINT,
+    if (zmq_socket_monitor(l->dealer, monitor,
                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
-        !(l->monitor = zmq_socket(l->ctx, ZMQ_PAIR)) || zmq_connect(l->monitor, MONITOR_ENDPOINT) != 0 ||
-        zmq_bind(l->pair, WORKER_ENDPOINT) != 0) {
-        snprintf(err, errlen, "cannot set up internal sockets: %s", zmq_strerror(zmq_errno()));
+        !(l->monitor = zmq_socket(l->ctx, ZMQ_PAIR)) || zmq_connect(l->monitor, monitor) != 0) {
+        snprintf(err, errlen, "cannot monitor the control link: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
     if (zmq_connect(l->dealer, a->control_endpoint) != 0) {
         snprintf(err, errlen, "cannot connect to %s: %s", a->control_endpoint, zmq_strerror(zmq_errno()));
         return -1;
     }
-    l->worker.agent = a;
-    l->worker.zctx = l->ctx;
     return 0;
+}
+
+static void close_link(struct loop *l)
+{
+    if (l->monitor)
+        zmq_close(l->monitor);
+    if (l->dealer) {
+        zmq_socket_monitor(l->dealer, NULL, 0);
+        zmq_close(l->dealer);
+    }
+    l->monitor = l->dealer = NULL;
+}
+
+static void rebuild_link(struct loop *l)
+{
+    char err[512];
+    log_warn("the link to %s did not come back; replacing the socket", l->a->control_endpoint);
+    close_link(l);
+    l->rebuild_backoff_ms = l->rebuild_backoff_ms * 2 > REBUILD_MAX_MS ? REBUILD_MAX_MS : l->rebuild_backoff_ms * 2;
+    l->rebuild_at = now_ms() + l->rebuild_backoff_ms;
+    if (open_link(l, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        close_link(l);
+    }
+}
+
+static int setup_sockets(struct loop *l, char *err, size_t errlen)
+{
+    l->ctx = zmq_ctx_new();
+    l->pair = l->ctx ? zmq_socket(l->ctx, ZMQ_PAIR) : NULL;
+    if (!l->pair || zmq_bind(l->pair, WORKER_ENDPOINT) != 0) {
+        snprintf(err, errlen, "cannot create sockets: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    l->rebuild_backoff_ms = REBUILD_MIN_MS;
+    l->worker.agent = l->a;
+    l->worker.zctx = l->ctx;
+    return open_link(l, err, errlen);
 }
 
 static void teardown(struct loop *l)
@@ -414,12 +462,7 @@ static void teardown(struct loop *l)
         tv_set_str(bye, "type", "bye");
         send_msg(l, bye, NULL);
     }
-    if (l->monitor)
-        zmq_close(l->monitor);
-    if (l->dealer) {
-        zmq_socket_monitor(l->dealer, NULL, 0);
-        zmq_close(l->dealer);
-    }
+    close_link(l);
     if (l->pair)
         zmq_close(l->pair);
     if (l->ctx)
@@ -452,21 +495,24 @@ int loop_run(struct agent *a)
             next_hb = now + a->heartbeat_ms;
             now = now_ms();
         }
+        if (l->rebuild_at && now >= l->rebuild_at)
+            rebuild_link(l);
         long wait = (long)(next_hb > now ? next_hb - now : 0);
-        zmq_pollitem_t items[3] = {{l->dealer, 0, ZMQ_POLLIN, 0}, {l->pair, 0, ZMQ_POLLIN, 0},
+        zmq_pollitem_t items[3] = {{l->pair, 0, ZMQ_POLLIN, 0}, {l->dealer, 0, ZMQ_POLLIN, 0},
                                    {l->monitor, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 3, wait < 200 ? wait : 200) < 0) {
+        int n_items = l->dealer ? 3 : 1;
+        if (zmq_poll(items, n_items, wait < 200 ? wait : 200) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             log_error("poll: %s", zmq_strerror(zmq_errno()));
             rc = -1;
             break;
         }
-        if (items[2].revents & ZMQ_POLLIN)
+        if (n_items == 3 && (items[2].revents & ZMQ_POLLIN))
             handle_monitor(l);
-        if (items[1].revents & ZMQ_POLLIN)
+        if (items[0].revents & ZMQ_POLLIN)
             handle_worker_event(l);
-        if (items[0].revents & ZMQ_POLLIN) {
+        if (n_items == 3 && (items[1].revents & ZMQ_POLLIN)) {
             zmq_msg_t frame;
             zmq_msg_init(&frame);
             if (zmq_msg_recv(&frame, l->dealer, ZMQ_DONTWAIT) >= 0)

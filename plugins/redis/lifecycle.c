@@ -178,7 +178,12 @@ int rd_server_stop(struct rd_ctx *ctx, struct trove_call *call, enum rd_shutdown
     pid_t pid = read_pid(ctx);
     int rc = rd_connect_timeout(ctx, call, &conn, ctx->connect_timeout_ms, false);
     if (rc == TROVE_OK) {
-        rc = shutdown_server(&conn, mode);
+        /* Refused while a first AOF is being written or a save fails: retry
+         * until stop_timeout, then report the server's reason. */
+        int64_t deadline = rd_now_ms() + (int64_t)ctx->stop_timeout_s * 1000;
+        while ((rc = shutdown_server(&conn, mode)) == TROVE_EDATASTORE && rd_now_ms() < deadline &&
+               !ctx->h->cancelled(call))
+            rd_msleep(200);
         rd_disconnect(&conn);
         if (rc != TROVE_OK)
             return rc;

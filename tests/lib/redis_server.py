@@ -126,27 +126,31 @@ class RedisServer:
         return out[1] if len(out) > 1 else None
 
     def digest(self, databases=16):
-        """A content digest of every database: DUMP of each key (sorted) plus its
-        TTL presence, and the key count. Independent of the plugin."""
+        """A content digest of every database, and the key count, computed with
+        redis-cli alone: each key's type, a canonical form of its value (sets
+        and hashes sorted, since their order may change on reload; DUMP for
+        the other types) and whether it has a TTL."""
         h = hashlib.sha256()
         count = 0
         for db in range(databases):
-            keys = sorted(self._keys(db))
-            for k in keys:
-                dump = self._dump(db, k)
+            for k in sorted(self._keys(db)):
+                kind = self.cli("TYPE", k, db=db).strip()
+                if kind == "set":
+                    value = "\n".join(sorted(self.cli("--raw", "SMEMBERS", k, db=db).splitlines()))
+                elif kind == "hash":
+                    lines = self.cli("--raw", "HGETALL", k, db=db).splitlines()
+                    value = "\n".join(sorted(f"{a}={b}" for a, b in zip(lines[::2], lines[1::2])))
+                else:
+                    # --no-raw escapes binary bytes, a faithful text form of DUMP's payload
+                    value = self.cli("--no-raw", "DUMP", k, db=db)
                 ttl = self.cli("TTL", k, db=db).strip()
-                h.update(f"{db}\0{k}\0{len(dump)}\0".encode() + dump + (b"\0ttl" if ttl != "-1" else b"\0"))
+                h.update(f"{db}\0{k}\0{kind}\0{len(value)}\0{value}\0{ttl != '-1'}\0".encode())
                 count += 1
         return count, h.hexdigest()
 
     def _keys(self, db):
         out = self.cli("--scan", db=db)
         return [line for line in out.splitlines() if line]
-
-    def _dump(self, db, key):
-        # redis-cli prints binary DUMP payloads escaped; the escaped text is a
-        # faithful encoding of the bytes, so hashing it is enough.
-        return self.cli("--no-raw", "DUMP", key, db=db).encode()
 
 
 def _alive(pid):

@@ -249,6 +249,18 @@ static int follow(struct my_plugin *p, struct trove_call *call, MYSQL *conn, con
     return rc;
 }
 
+/* A failed attach leaves a standalone, writable server (best effort: the
+ * call keeps the attach's error). */
+static void unfollow(struct my_plugin *p, struct trove_call *call, MYSQL *conn)
+{
+    static const char *const undo[] = {"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"};
+    for (size_t i = 0; i < 3; i++)
+        if (mysql_query(conn, undo[i]) != 0)
+            p->host->log(TROVE_LOG_WARN, "mysql: undoing a failed attach: %s: %s", undo[i], mysql_error(conn));
+    if (role_write(p, call, "standalone", false) != TROVE_OK)
+        p->host->log(TROVE_LOG_WARN, "mysql: cannot rewrite %s", p->s.role_file);
+}
+
 int my_repl_attach(void *self, struct trove_call *call, const struct trove_replication_source *src)
 {
     struct my_plugin *p = self;
@@ -259,8 +271,8 @@ int my_repl_attach(void *self, struct trove_call *call, const struct trove_repli
         rc = p->host->fail(call, TROVE_EINVAL, "the snapshot's gtid_position \"%s\" is not a GTID list", pos);
     if (rc == TROVE_OK)
         rc = my_connect(p, call, false, &conn);
-    if (rc == TROVE_OK)
-        rc = follow(p, call, conn, src, pos);
+    if (rc == TROVE_OK && (rc = follow(p, call, conn, src, pos)) != TROVE_OK)
+        unfollow(p, call, conn);
     my_close(conn);
     return rc;
 }

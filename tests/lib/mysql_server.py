@@ -213,5 +213,6 @@ def start_server(env, index=0, **kw):
     return MysqlServer(env, index, **kw).start()
 
 
-def agent_for(env, server, instance_id=None, **extra):
-    return harness.Agent(env, "mysql", server.settings(**extra), instance_id=instance_id or f"mysql-{server.index}")
+def agent_for(env, server, instance_id=None, backup_dir=None, **extra):
+    return harness.Agent(env, "mysql", server.settings(**extra), instance_id=instance_id or f"mysql-{server.index}",
+                         backup_dir=backup_dir)

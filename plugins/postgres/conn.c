@@ -140,3 +140,30 @@ void pg_sleep_ms(unsigned ms)
     while (nanosleep(&ts, &ts) != 0)
         ;
 }
+
+void pg_env_init(struct pg *pg, struct pg_env *env, const char *password)
+{
+    memset(env, 0, sizeof(*env));
+    size_t n = 0;
+    snprintf(env->sslmode, sizeof(env->sslmode), "PGSSLMODE=%s", pg->sslmode);
+    env->list[n++] = env->sslmode;
+    env->list[n++] = "PGGSSENCMODE=disable";
+    env->list[n++] = "PGAPPNAME=trove-agent";
+    if (password && password[0]) {
+        snprintf(env->password, sizeof(env->password), "PGPASSWORD=%s", password);
+        env->list[n++] = env->password;
+    }
+    env->list[n] = NULL;
+}
+
+void pg_env_clear(struct pg_env *env)
+{
+    explicit_bzero(env->password, sizeof(env->password));
+}
+
+void pg_conn_args_init(struct pg *pg, struct pg_conn_args *a)
+{
+    snprintf(a->port, sizeof(a->port), "%d", pg->port);
+    const char *argv[] = {"-h", pg->host, "-p", a->port, "-U", pg->user, "-w", NULL};
+    memcpy(a->argv, argv, sizeof(argv));
+}

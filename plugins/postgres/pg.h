@@ -130,6 +130,9 @@ int pg_require_datadir(struct pg *pg, struct trove_call *call);
 /* Run a PostgreSQL tool from bindir as os_user; `env` may be NULL. */
 int pg_tool(struct pg *pg, struct trove_call *call, const char *const *argv, const char *const *env,
             char *output, size_t output_size);
+/* Run any command as os_user with optional stdin source / stdout sink. */
+int pg_exec(struct pg *pg, struct trove_call *call, const char *const *argv, const char *const *env,
+            struct trove_source *in, struct trove_sink *out);
 /* Make the directory (and parents) owned by os_user with `mode`. */
 int pg_make_dir(struct pg *pg, struct trove_call *call, const char *path, int mode);
 int pg_chown(struct pg *pg, struct trove_call *call, const char *path);
@@ -156,6 +159,22 @@ char *pg_conninfo_quote(const char *value);
 int pg_ensure_archiving(struct pg *pg, struct trove_call *call);
 
 /* ---- backup.c / restore.c / tar.c ------------------------------------- */
+
+/* The environment for a libpq tool connecting as the admin: PGPASSWORD and
+ * friends, never argv. pg_env_clear() wipes the password. */
+struct pg_env {
+    char password[PG_PASSWORD_MAX + 16];
+    char sslmode[48];
+    const char *list[6];
+};
+void pg_env_init(struct pg *pg, struct pg_env *env, const char *password);
+void pg_env_clear(struct pg_env *env);
+/* Connection arguments for a tool (-h host -p port -U user -w). */
+struct pg_conn_args {
+    char port[16];
+    const char *argv[8];
+};
+void pg_conn_args_init(struct pg *pg, struct pg_conn_args *a);
 
 int pg_backup_create(void *self, struct trove_call *call, const struct trove_backup_request *req);
 int pg_backup_restore(void *self, struct trove_call *call, const struct trove_restore_request *req);
@@ -184,8 +203,8 @@ int pg_repl_compare(void *self, const char *a, const char *b, enum trove_order *
 /* Parse "X/Y" (hex halves of up to 8 digits). */
 bool pg_lsn_parse(const char *text, uint64_t *lsn);
 void pg_lsn_format(uint64_t lsn, char *buf, size_t len);
-/* WAL segment file name for `lsn` on `timeline` (24 hex digits). */
-void pg_wal_segment_name(uint32_t timeline, uint64_t lsn, uint64_t seg_size, char *buf, size_t len);
+/* WAL segment file name of segment number `segno` (= lsn / seg_size). */
+void pg_wal_segment_name(uint32_t timeline, uint64_t segno, uint64_t seg_size, char *buf, size_t len);
 
 /* Milliseconds on the monotonic clock; sleep. */
 uint64_t pg_now_ms(void);

@@ -184,7 +184,7 @@ static const struct trove_plugin plugin = {
     .size = sizeof(struct trove_plugin),
     .name = "postgres",
     .version = "1.0.0",
-    .features = TROVE_FEATURE_DATABASE_CREATE,
+    .features = TROVE_FEATURE_BACKUP_INCREMENTAL | TROVE_FEATURE_BACKUP_LOGICAL | TROVE_FEATURE_DATABASE_CREATE,
     .open = pg_open,
     .close = pg_close,
     .prepare = pg_prepare,
@@ -211,6 +211,9 @@ static const struct trove_plugin plugin = {
     .config_apply = pg_config_apply,
     .config_reset = pg_config_reset,
     .config_show = pg_config_show,
+    .backup_create = pg_backup_create,
+    .backup_restore = pg_backup_restore,
+    .repl_compare = pg_repl_compare,
 };
 
 TROVE_EXPORT const struct trove_plugin *trove_plugin_entry(void)

@@ -101,7 +101,7 @@ int pg_prepare(void *self, struct trove_call *call, const struct trove_prepare_r
     if (rc != TROVE_OK)
         return rc;
     if (req->restore)
-        rc = pg->h->fail(call, TROVE_ENOTSUP, "restore during prepare needs backup support");
+        rc = pg_backup_restore(pg, call, req->restore);
     else if (!initialised(pg))
         rc = run_initdb(pg, call);
     if (rc == TROVE_OK)

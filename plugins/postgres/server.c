@@ -22,6 +22,14 @@ int pg_require_datadir(struct pg *pg, struct trove_call *call)
     return pg->h->fail(call, TROVE_ENOTSUP, "the datadir setting is empty: this server is not managed locally");
 }
 
+int pg_exec(struct pg *pg, struct trove_call *call, const char *const *argv, const char *const *env,
+            struct trove_source *in, struct trove_sink *out)
+{
+    struct trove_exec cmd = {.argv = argv, .env = env, .cwd = "/", .run_as = pg->os_user,
+                             .stdin_source = in, .stdout_sink = out};
+    return pg->h->exec(call, &cmd);
+}
+
 int pg_tool(struct pg *pg, struct trove_call *call, const char *const *argv, const char *const *env,
             char *output, size_t output_size)
 {

@@ -27,11 +27,11 @@ static void one_line(const char *msg, char *buf, size_t len)
         buf[--n] = '\0';
 }
 
-PGconn *pg_connect_to(struct pg *pg, struct trove_call *call, const char *host, const char *user,
+PGconn *pg_connect_to(struct pg *pg, struct trove_call *call, const char *host, int port_number, const char *user,
                       const char *password, const char *dbname, int timeout_s)
 {
     char port[16], timeout[16];
-    snprintf(port, sizeof(port), "%d", pg->port);
+    snprintf(port, sizeof(port), "%d", port_number);
     snprintf(timeout, sizeof(timeout), "%d", timeout_s > 0 ? timeout_s : pg->connect_timeout);
     const char *keys[] = {"host", "port", "user", "password", "dbname", "sslmode", "gssencmode",
                           "connect_timeout", "application_name", "client_encoding", NULL};
@@ -42,15 +42,15 @@ PGconn *pg_connect_to(struct pg *pg, struct trove_call *call, const char *host, 
         return c;
     char msg[512];
     one_line(c ? PQerrorMessage(c) : "out of memory", msg, sizeof(msg));
-    pg->h->fail(call, TROVE_EUNAVAIL, "cannot connect to PostgreSQL at %s:%d as \"%s\": %s", host, pg->port, user,
-                msg);
+    pg->h->fail(call, TROVE_EUNAVAIL, "cannot connect to PostgreSQL at %s:%d as \"%s\": %s", host, port_number,
+                user, msg);
     PQfinish(c);
     return NULL;
 }
 
 PGconn *pg_connect(struct pg *pg, struct trove_call *call, const char *dbname)
 {
-    return pg_connect_to(pg, call, pg->host, pg->user, pg->password, dbname ? dbname : pg->database, 0);
+    return pg_connect_to(pg, call, pg->host, pg->port, pg->user, pg->password, dbname ? dbname : pg->database, 0);
 }
 
 PGresult *pg_query(struct pg *pg, struct trove_call *call, PGconn *c, const char *sql, int n,

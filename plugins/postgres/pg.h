@@ -47,7 +47,7 @@ struct pg {
  * On failure calls fail() (TROVE_EUNAVAIL) and returns NULL. */
 PGconn *pg_connect(struct pg *pg, struct trove_call *call, const char *dbname);
 /* Same, with explicit socket directory/host (restore uses a private socket). */
-PGconn *pg_connect_to(struct pg *pg, struct trove_call *call, const char *host, const char *user,
+PGconn *pg_connect_to(struct pg *pg, struct trove_call *call, const char *host, int port, const char *user,
                       const char *password, const char *dbname, int timeout_s);
 /* Run a statement with text parameters. Returns the result (caller PQclear)
  * or NULL after fail() with the server's message (TROVE_EDATASTORE). */

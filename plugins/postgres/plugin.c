@@ -213,6 +213,15 @@ static const struct trove_plugin plugin = {
     .config_show = pg_config_show,
     .backup_create = pg_backup_create,
     .backup_restore = pg_backup_restore,
+    .repl_snapshot = pg_repl_snapshot,
+    .repl_attach = pg_repl_attach,
+    .repl_detach = pg_repl_detach,
+    .repl_promote = pg_repl_promote,
+    .repl_demote = pg_repl_demote,
+    .repl_set_read_only = pg_repl_set_read_only,
+    .repl_position = pg_repl_position,
+    .repl_wait = pg_repl_wait,
+    .repl_status = pg_repl_status,
     .repl_compare = pg_repl_compare,
 };
 

@@ -182,7 +182,7 @@ static int recover(struct pg *pg, struct trove_call *call, const char *waldir)
     pg->h->progress(call, 60, "replaying WAL");
     if (rc == TROVE_OK)
         rc = pg_server_start(pg, call, opts);
-    if (rc == TROVE_OK && !(c = pg_connect_to(pg, call, priv, pg->user, NULL, pg->database, 0)))
+    if (rc == TROVE_OK && !(c = pg_connect_to(pg, call, priv, pg->port, pg->user, NULL, pg->database, 0)))
         rc = TROVE_EUNAVAIL;
     if (rc == TROVE_OK)
         rc = wait_recovery_done(pg, call, c);

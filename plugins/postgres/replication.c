@@ -1,0 +1,503 @@
+/*
+ * replication.c - streaming replication. A snapshot is a base backup plus a
+ * replication role (REPLICATION LOGIN, never superuser) and a physical slot;
+ * a standby follows through trove_replication.conf + standby.signal; an old
+ * primary follows a new one after pg_rewind. Positions are LSNs.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pg.h"
+
+#define REPL_GROUP "trove_replicators"
+#define HBA_MARK "+" REPL_GROUP
+
+/* ---- the primary side --------------------------------------------------- */
+
+/* A fresh lowercase name: "<prefix><12 random [a-z0-9]>". */
+static int random_name(struct pg *pg, struct trove_call *call, const char *prefix, char *out, size_t len)
+{
+    char suffix[13];
+    if (pg->h->random_password(suffix, sizeof(suffix)) != TROVE_OK)
+        return pg->h->fail(call, TROVE_EINTERNAL, "cannot generate a name");
+    for (char *p = suffix; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    snprintf(out, len, "%s%s", prefix, suffix);
+    return TROVE_OK;
+}
+
+/* The group every replication role belongs to: its pg_hba lines, CONNECT
+ * on the maintenance database and the functions pg_rewind reads through. */
+static int ensure_group(struct pg *pg, struct trove_call *call, PGconn *c)
+{
+    bool exists = false;
+    int rc = pg_role_exists(pg, call, c, REPL_GROUP, &exists);
+    if (rc == TROVE_OK && !exists)
+        rc = pg_run(pg, call, c, "CREATE ROLE " REPL_GROUP " NOLOGIN", 0, NULL);
+    char *db = rc == TROVE_OK ? pg_ident(pg, call, c, pg->database) : NULL;
+    char *grant = db ? pg_sql("GRANT CONNECT ON DATABASE %s TO " REPL_GROUP "; "
+                              "GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean), "
+                              "pg_catalog.pg_stat_file(text, boolean), pg_catalog.pg_read_binary_file(text), "
+                              "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO " REPL_GROUP,
+                              db)
+                     : NULL;
+    if (rc == TROVE_OK) {
+        PGresult *r = grant ? PQexec(c, grant) : NULL;
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = pg->h->fail(call, TROVE_EDATASTORE, "PostgreSQL: %s", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    free(grant);
+    PQfreemem(db);
+    return rc;
+}
+
+/* Put the replication lines first in pg_hba.conf (password only). */
+static int ensure_hba(struct pg *pg, struct trove_call *call, PGconn *c)
+{
+    PGresult *r = pg_query(pg, call, c, "SELECT current_setting('hba_file')", 0, NULL);
+    if (!r)
+        return TROVE_EDATASTORE;
+    char path[PG_PATH_MAX];
+    snprintf(path, sizeof(path), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return pg->h->fail(call, TROVE_EINTERNAL, "cannot read %s", path);
+    char *text = calloc(1, 1 << 20);
+    size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+    fclose(f);
+    (void)n;
+    int rc = text ? TROVE_OK : pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
+    if (rc == TROVE_OK && !strstr(text, HBA_MARK)) {
+        char *both = pg_sql("# Added by the trove agent: replication accounts, from anywhere, password only.\n"
+                            "host replication " HBA_MARK " all scram-sha-256\n"
+                            "host %s " HBA_MARK " all scram-sha-256\n%s",
+                            pg->database, text);
+        rc = both ? pg_write_file(pg, call, path, both) : pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
+        free(both);
+        if (rc == TROVE_OK)
+            rc = pg_reload_and_wait(pg, call, c);
+    }
+    free(text);
+    return rc;
+}
+
+static int create_account(struct pg *pg, struct trove_call *call, PGconn *c, const char *name, const char *password)
+{
+    char *pw = pg_password_clause(pg, call, c, name, password);
+    char *sql = pw ? pg_sql("CREATE ROLE %s WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE IN ROLE "
+                            REPL_GROUP " %s", name, pw)
+                   : NULL;
+    int rc = sql ? pg_run(pg, call, c, sql, 0, NULL) : TROVE_EDATASTORE;
+    free(sql);
+    free(pw);
+    return rc;
+}
+
+/* Undo a failed snapshot: its slot would otherwise keep WAL forever. The
+ * name is generated ([a-z0-9_]) and passed as a parameter where it can be. */
+static void drop_account(PGconn *c, const char *name)
+{
+    const char *p[] = {name};
+    PQclear(PQexecParams(c, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                            "WHERE slot_name = $1", 1, NULL, p, NULL, NULL, 0));
+    char *drop = pg_sql("DROP ROLE IF EXISTS %s", name);
+    if (drop)
+        PQclear(PQexec(c, drop));
+    free(drop);
+}
+
+int pg_repl_snapshot(void *self, struct trove_call *call, const struct trove_backup_request *req)
+{
+    struct pg *pg = self;
+    char name[40], password[33];
+    int rc = pg_ensure_archiving(pg, call);   /* wal_log_hints for a later pg_rewind */
+    if (rc != TROVE_OK)
+        return rc;
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    bool created = false;
+    if ((rc = ensure_group(pg, call, c)) != TROVE_OK || (rc = ensure_hba(pg, call, c)) != TROVE_OK ||
+        (rc = random_name(pg, call, "trove_repl_", name, sizeof(name))) != TROVE_OK)
+        goto out;
+    if (pg->h->random_password(password, sizeof(password)) != TROVE_OK) {
+        rc = pg->h->fail(call, TROVE_EINTERNAL, "cannot generate a password");
+        goto out;
+    }
+    if ((rc = create_account(pg, call, c, name, password)) != TROVE_OK)
+        goto out;
+    created = true;
+    /* The slot keeps the WAL the replica needs from before the backup on. */
+    const char *p[] = {name};
+    if ((rc = pg_run(pg, call, c, "SELECT pg_create_physical_replication_slot($1, true)", 1, p)) != TROVE_OK)
+        goto out;
+    if ((rc = pg_base_backup(pg, call, req)) != TROVE_OK)
+        goto out;
+    if ((rc = pg->h->put(call, "meta", "purpose", "replica-seed")) == TROVE_OK &&
+        (rc = pg->h->put(call, "meta", "slot_name", name)) == TROVE_OK &&
+        (rc = pg->h->put(call, "meta", "replication_user", name)) == TROVE_OK &&
+        (rc = pg->h->set_str(call, "user", name)) == TROVE_OK)
+        rc = pg->h->set_str(call, "password", password);
+out:
+    if (rc != TROVE_OK && created)
+        drop_account(c, name);
+    explicit_bzero(password, sizeof(password));
+    PQfinish(c);
+    return rc;
+}
+
+/* ---- the standby side --------------------------------------------------- */
+
+static int in_recovery(struct pg *pg, struct trove_call *call, PGconn *c, bool *standby)
+{
+    return pg_query_bool(pg, call, c, "SELECT pg_is_in_recovery()", 0, NULL, standby);
+}
+
+/* Wait for the WAL receiver to stream from the source. */
+static int wait_streaming(struct pg *pg, struct trove_call *call, const struct trove_replication_source *src)
+{
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    int rc = TROVE_ETIMEOUT;
+    for (uint64_t deadline = pg_now_ms() + 60000; pg_now_ms() < deadline && rc == TROVE_ETIMEOUT; pg_sleep_ms(100)) {
+        bool streaming = false;
+        int q = pg_query_bool(pg, call, c, "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')",
+                              0, NULL, &streaming);
+        if (q != TROVE_OK)
+            rc = q;
+        else if (streaming)
+            rc = TROVE_OK;
+        if (pg->h->cancelled(call))
+            rc = pg->h->fail(call, TROVE_ECANCELLED, "cancelled while waiting for streaming");
+    }
+    if (rc == TROVE_ETIMEOUT)
+        pg->h->fail(call, TROVE_ETIMEOUT, "the standby did not start streaming from %s:%d within 60 s (see the "
+                    "server log: credentials, pg_hba.conf or the slot)", src->host, src->port);
+    PQfinish(c);
+    return rc;
+}
+
+static int write_standby_signal(struct pg *pg, struct trove_call *call)
+{
+    char path[PG_PATH_MAX];
+    snprintf(path, sizeof(path), "%s/standby.signal", pg->datadir);
+    return pg_write_file(pg, call, path, "");
+}
+
+static int check_source(struct pg *pg, struct trove_call *call, const struct trove_replication_source *src)
+{
+    int rc = pg_require_datadir(pg, call);
+    if (rc == TROVE_OK && (!src || !src->host || !src->host[0] || src->port <= 0 || src->port > 65535 || !src->user ||
+                           !src->user[0]))
+        rc = pg->h->fail(call, TROVE_EINVAL, "a source needs host, port and user");
+    return rc;
+}
+
+/* A slot on the source for this server, created with the replication
+ * account itself; without one the standby still streams (best effort). */
+static void create_slot_on_source(struct pg *pg, struct trove_call *call, const struct trove_replication_source *src,
+                                  char *slot, size_t len)
+{
+    slot[0] = '\0';
+    char name[40];
+    if (random_name(pg, call, "trove_standby_", name, sizeof(name)) != TROVE_OK)
+        return;
+    PGconn *c = pg_connect_to(pg, call, src->host, src->port, src->user, src->password, pg->database, 0);
+    if (c) {
+        const char *p[] = {name};
+        PGresult *r = PQexecParams(c, "SELECT pg_create_physical_replication_slot($1, true)", 1, NULL, p, NULL,
+                                   NULL, 0);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK)
+            snprintf(slot, len, "%s", name);
+        else
+            pg->h->log(TROVE_LOG_WARN, "postgres: no replication slot on %s: %s", src->host, PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    PQfinish(c);
+}
+
+/* Drop slots left on a former primary: nobody will consume them now. */
+static void drop_local_slots(struct pg *pg, struct trove_call *call)
+{
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (c)
+        PQclear(PQexec(c, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                          "WHERE NOT active AND slot_type = 'physical'"));
+    PQfinish(c);
+}
+
+/* pg_rewind against the source (no-op when nothing diverged). The server
+ * must be stopped; pg_rewind recovers a crashed target itself. */
+static int rewind_to(struct pg *pg, struct trove_call *call, const struct trove_replication_source *src)
+{
+    char *host = pg_conninfo_quote(src->host), *user = pg_conninfo_quote(src->user);
+    char *db = pg_conninfo_quote(pg->database);
+    char *info = host && user && db ? pg_sql("host=%s port=%d user=%s dbname=%s sslmode=%s", host, src->port, user,
+                                             db, pg->sslmode)
+                                    : NULL;
+    char *opt = info ? pg_sql("--source-server=%s", info) : NULL;
+    struct pg_env env;
+    pg_env_init(pg, &env, src->password);
+    /* Old WAL the rewind needs may be archived already: restore_command
+     * (this instance's archive) fetches it for --restore-target-wal. */
+    const char *argv[] = {"pg_rewind", "-D", pg->datadir, "--restore-target-wal", opt, NULL};
+    pg->h->progress(call, 30, "rewinding to follow %s:%d", src->host, src->port);
+    int rc = opt ? pg_conf_write_recovery(pg, call, pg->wal_archive_dir)
+                 : pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
+    if (rc == TROVE_OK)
+        rc = pg_tool(pg, call, argv, env.list, NULL, 0);
+    pg_env_clear(&env);
+    free(host);
+    free(user);
+    free(db);
+    free(info);
+    free(opt);
+    return rc;
+}
+
+/* Stop, rewind, become a standby of src, start, stream. */
+static int follow(struct pg *pg, struct trove_call *call, const struct trove_replication_source *src, const char *slot)
+{
+    char own_slot[40] = "";
+    if (!slot) {
+        create_slot_on_source(pg, call, src, own_slot, sizeof(own_slot));
+        slot = own_slot;
+    }
+    int rc = pg_server_stop(pg, call, "fast");
+    if (rc == TROVE_OK)
+        rc = rewind_to(pg, call, src);
+    /* pg_rewind copied the source's configuration files: write ours again. */
+    if (rc == TROVE_OK)
+        rc = pg_conf_write_base(pg, call);
+    if (rc == TROVE_OK)
+        rc = pg_conf_write_recovery(pg, call, NULL);
+    if (rc == TROVE_OK)
+        rc = pg_conf_write_replication(pg, call, src, slot);
+    if (rc == TROVE_OK)
+        rc = write_standby_signal(pg, call);
+    if (rc == TROVE_OK)
+        rc = pg_server_start(pg, call, NULL);
+    if (rc == TROVE_OK)
+        drop_local_slots(pg, call);
+    return rc == TROVE_OK ? wait_streaming(pg, call, src) : rc;
+}
+
+int pg_repl_attach(void *self, struct trove_call *call, const struct trove_replication_source *src)
+{
+    struct pg *pg = self;
+    int rc = check_source(pg, call, src);
+    if (rc != TROVE_OK)
+        return rc;
+    const char *slot = pg_kv_get(src->meta, src->n_meta, "slot_name");
+    bool standby = false;
+    PGconn *c = pg_server_running(pg) ? pg_connect(pg, call, NULL) : NULL;
+    if (c && (rc = in_recovery(pg, call, c, &standby)) != TROVE_OK) {
+        PQfinish(c);
+        return rc;
+    }
+    if (!c || !standby) {
+        /* Not a freshly restored snapshot: follow like a demoted primary. */
+        PQfinish(c);
+        return follow(pg, call, src, slot);
+    }
+    rc = pg_conf_write_replication(pg, call, src, slot ? slot : "");
+    if (rc == TROVE_OK)
+        rc = pg_reload_and_wait(pg, call, c);
+    PQfinish(c);
+    return rc == TROVE_OK ? wait_streaming(pg, call, src) : rc;
+}
+
+int pg_repl_demote(void *self, struct trove_call *call, const struct trove_replication_source *src)
+{
+    struct pg *pg = self;
+    int rc = check_source(pg, call, src);
+    return rc == TROVE_OK ? follow(pg, call, src, NULL) : rc;
+}
+
+/* ---- promotion, read-only, positions ----------------------------------- */
+
+static int set_read_only(struct pg *pg, struct trove_call *call, PGconn *c, bool on)
+{
+    int rc = pg_run(pg, call, c,
+                    on ? "ALTER SYSTEM SET default_transaction_read_only = on"
+                       : "ALTER SYSTEM RESET default_transaction_read_only",
+                    0, NULL);
+    return rc == TROVE_OK ? pg_reload_and_wait(pg, call, c) : rc;
+}
+
+/* Drop this standby's slot on its source (detach only; best effort). The
+ * admin account is the same on both sides of a physical replica. */
+static void drop_slot_on_source(struct pg *pg, struct trove_call *call, const char *host, int port, const char *slot)
+{
+    if (!host[0] || !slot[0])
+        return;
+    PGconn *c = pg_connect_to(pg, call, host, port, pg->user, pg->password, pg->database, 2);
+    const char *p[] = {slot};
+    for (int i = 0; c && i < 50; i++, pg_sleep_ms(100)) {
+        PGresult *r = PQexecParams(c, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                                      "WHERE slot_name = $1 AND NOT active", 1, NULL, p, NULL, NULL, 0);
+        bool done = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+        PQclear(r);
+        if (done)
+            break;
+    }
+    PQfinish(c);
+}
+
+static int promote(struct pg *pg, struct trove_call *call, bool detach)
+{
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    bool standby = false;
+    char host[256] = "", slot[64] = "";
+    int port = 0;
+    int rc = in_recovery(pg, call, c, &standby);
+    PGresult *r = standby ? PQexec(c, "SELECT coalesce(sender_host, ''), coalesce(sender_port, 0), "
+                                      "coalesce(slot_name, '') FROM pg_stat_wal_receiver") : NULL;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        snprintf(host, sizeof(host), "%s", PQgetvalue(r, 0, 0));
+        port = atoi(PQgetvalue(r, 0, 1));
+        snprintf(slot, sizeof(slot), "%s", PQgetvalue(r, 0, 2));
+    }
+    PQclear(r);
+    bool promoted = false;
+    if (rc == TROVE_OK && standby &&
+        (rc = pg_query_bool(pg, call, c, "SELECT pg_promote(true, 120)", 0, NULL, &promoted)) == TROVE_OK && !promoted)
+        rc = pg->h->fail(call, TROVE_ETIMEOUT, "promotion did not finish within 120 s");
+    /* A checkpoint records the new timeline in pg_control, which pg_rewind
+     * on the old primary reads. */
+    if (rc == TROVE_OK && standby)
+        rc = pg_run(pg, call, c, "CHECKPOINT", 0, NULL);
+    if (rc == TROVE_OK && pg->datadir[0])
+        rc = pg_conf_write_replication(pg, call, NULL, NULL);
+    if (rc == TROVE_OK)
+        rc = set_read_only(pg, call, c, false);
+    PQfinish(c);
+    if (rc == TROVE_OK && detach && standby)
+        drop_slot_on_source(pg, call, host, port, slot);
+    return rc;
+}
+
+int pg_repl_detach(void *self, struct trove_call *call)
+{
+    return promote(self, call, true);
+}
+
+int pg_repl_promote(void *self, struct trove_call *call)
+{
+    return promote(self, call, false);
+}
+
+int pg_repl_set_read_only(void *self, struct trove_call *call, bool read_only)
+{
+    struct pg *pg = self;
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    int rc = set_read_only(pg, call, c, read_only);
+    PQfinish(c);
+    return rc;
+}
+
+static const char POSITION_SQL[] =
+    "SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0'::pg_lsn) "
+    "ELSE pg_current_wal_lsn() END::text";
+
+int pg_repl_position(void *self, struct trove_call *call)
+{
+    struct pg *pg = self;
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    PGresult *r = pg_query(pg, call, c, POSITION_SQL, 0, NULL);
+    int rc = r ? pg->h->set_str(call, "position", PQgetvalue(r, 0, 0)) : TROVE_EDATASTORE;
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+int pg_repl_wait(void *self, struct trove_call *call, const char *position, uint32_t timeout_ms)
+{
+    struct pg *pg = self;
+    uint64_t target, now = 0;
+    if (!pg_lsn_parse(position, &target))
+        return pg->h->fail(call, TROVE_EINVAL, "position \"%s\" is not an LSN (X/Y in hex)", position ? position : "");
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    int rc = TROVE_ETIMEOUT;
+    char current[32] = "?";
+    for (uint64_t deadline = pg_now_ms() + timeout_ms; rc == TROVE_ETIMEOUT;) {
+        PGresult *r = pg_query(pg, call, c, POSITION_SQL, 0, NULL);
+        if (!r) {
+            rc = TROVE_EDATASTORE;
+            break;
+        }
+        snprintf(current, sizeof(current), "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (pg_lsn_parse(current, &now) && now >= target)
+            rc = TROVE_OK;
+        else if (pg_now_ms() >= deadline)
+            break;
+        else if (pg->h->cancelled(call))
+            rc = pg->h->fail(call, TROVE_ECANCELLED, "cancelled");
+        else
+            pg_sleep_ms(20);
+    }
+    if (rc == TROVE_ETIMEOUT)
+        pg->h->fail(call, TROVE_ETIMEOUT, "position %s not reached within %u ms (at %s)", position, timeout_ms, current);
+    PQfinish(c);
+    return rc;
+}
+
+int pg_repl_status(void *self, struct trove_call *call)
+{
+    struct pg *pg = self;
+    PGconn *c = pg_connect(pg, call, NULL);
+    if (!c)
+        return TROVE_EUNAVAIL;
+    PGresult *r = pg_query(pg, call, c,
+        "SELECT pg_is_in_recovery(), (" "SELECT CASE WHEN pg_is_in_recovery() THEN "
+        "  coalesce(pg_last_wal_replay_lsn(), '0/0'::pg_lsn) ELSE pg_current_wal_lsn() END)::text, "
+        " w.sender_host, w.sender_port, coalesce(w.status, 'stopped'), "
+        " CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() ELSE '' END, "
+        " CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+        "      ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::bigint, 0) END, "
+        " (SELECT count(*) FROM pg_stat_replication), (SELECT count(*) FROM pg_replication_slots) "
+        "FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver w ON true",
+        0, NULL);
+    if (!r) {
+        PQfinish(c);
+        return TROVE_EDATASTORE;
+    }
+    bool standby = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    long replicas = atol(PQgetvalue(r, 0, 7)), slots = atol(PQgetvalue(r, 0, 8));
+    const char *role = standby ? "replica" : replicas + slots > 0 ? "primary" : "standalone";
+    int rc = pg->h->set_str(call, "role", role);
+    if (rc == TROVE_OK)
+        rc = pg->h->set_str(call, "position", PQgetvalue(r, 0, 1));
+    if (rc == TROVE_OK)
+        rc = pg->h->set_int(call, "lag_seconds", atol(PQgetvalue(r, 0, 6)));
+    if (rc == TROVE_OK && standby) {
+        rc = pg->h->set_str(call, "source_host", PQgetvalue(r, 0, 2));
+        if (rc == TROVE_OK)
+            rc = pg->h->set_int(call, "source_port", atol(PQgetvalue(r, 0, 3)));
+        if (rc == TROVE_OK)
+            rc = pg->h->set_str(call, "io_state", PQgetvalue(r, 0, 4));
+        if (rc == TROVE_OK)
+            rc = pg->h->set_str(call, "apply_state", strcmp(PQgetvalue(r, 0, 5), "not paused") == 0 ? "running"
+                                                                                                   : PQgetvalue(r, 0, 5));
+    }
+    if (rc == TROVE_OK && !standby)
+        rc = pg->h->set_int(call, "replica_count", replicas);
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "redis_plugin.h"
@@ -265,6 +266,8 @@ int rd_status(void *self, struct trove_call *call, struct trove_health *out)
         snprintf(out->message, sizeof(out->message), "running, but the agent cannot log in");
         return TROVE_OK;
     }
+    struct timeval quick = {.tv_sec = 2};   /* the heartbeat must not wait on a busy server */
+    redisSetTimeout(conn.c, quick);
     const char *argv[] = {"INFO", "replication", "persistence"};
     size_t lens[] = {4, 11, 11};
     r = redisCommandArgv(conn.c, 3, argv, lens);

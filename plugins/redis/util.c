@@ -264,7 +264,8 @@ int rd_config_file_get(const char *path, const char *name, char *buf, size_t len
     if (!text)
         return -1;
     int rc = -1;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (!line_is(line, name))
             continue;
         char *v = line + strspn(line, " \t") + strlen(name);

@@ -44,6 +44,9 @@ def main():
         check(ap.must("replication.compare", {"a": before, "b": after})["order"] == "before", "compare before/after")
         check(ap.must("replication.compare", {"a": after, "b": after})["order"] == "equal", "compare equal")
         check(ap.call("replication.compare", {"a": "nonsense", "b": after}).code == "invalid_argument", "bad position")
+        foreign = "f" * 40 + ":5"
+        check(ap.must("replication.compare", {"a": foreign, "b": after})["order"] == "diverged",
+              "positions of unrelated histories do not compare as diverged")
         ar.must("replication.wait", {"position": after, "timeout_ms": 20000})
         check(r.cli("GET", "k49").strip() == "v49", "the replica lacks the primary's write")
         replid, offset = after.split(",")[0].split(":")

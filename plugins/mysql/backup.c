@@ -103,7 +103,7 @@ static int make_temp_dir(struct my_plugin *p, struct trove_call *call, const cha
 {
     if (mkdir(parent, 0750) != 0 && errno != EEXIST)
         return p->host->fail(call, TROVE_EINTERNAL, "mkdir %s: %s", parent, strerror(errno));
-    if ((size_t)snprintf(out, outlen, "%s/%sXXXXXX", parent, prefix) >= outlen || !mkdtemp(out))
+    if ((size_t)snprintf(out, outlen, "%s/%s%ld-XXXXXX", parent, prefix, (long)getpid()) >= outlen || !mkdtemp(out))
         return p->host->fail(call, TROVE_EINTERNAL, "cannot create a temporary directory in %s: %s", parent,
                              strerror(errno));
     return TROVE_OK;

@@ -87,6 +87,10 @@ bool dir_is_empty_or_missing(const char *path);
 int write_secret_file(const char *dir, const char *data, char *path, size_t pathlen);
 /* snprintf for paths; false when truncated. */
 bool path_printf(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Remove entries of dir named "<prefix><pid>-..." whose process is gone
+ * (credential files and work directories of a killed agent). Returns the
+ * number removed. */
+int remove_stale_temporaries(const char *dir, const char *const *prefixes, size_t n_prefixes);
 /* Sleep ms milliseconds. */
 void sleep_ms(unsigned ms);
 uint64_t mono_ms(void);

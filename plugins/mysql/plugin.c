@@ -209,6 +209,22 @@ static int settings_check(const struct my_settings *s, char *err, size_t errlen)
     return TROVE_OK;
 }
 
+/* Credential files and work directories of an agent that was killed in the
+ * middle of an operation (named with its pid; a live process keeps its own). */
+static void remove_leftovers(struct my_plugin *p)
+{
+    static const char *const in_run[] = {".trove-", "backup-"};
+    static const char *const beside_data[] = {".trove-restore-"};
+    char parent[4096];
+    snprintf(parent, sizeof(parent), "%s", p->s.datadir);
+    char *slash = strrchr(parent, '/');
+    if (slash)
+        *(slash == parent ? slash + 1 : slash) = '\0';
+    int n = remove_stale_temporaries(p->s.run_dir, in_run, 2) + remove_stale_temporaries(parent, beside_data, 1);
+    if (n > 0)
+        p->host->log(TROVE_LOG_INFO, "mysql: removed %d temporary files left by an interrupted operation", n);
+}
+
 static int my_open(const struct trove_host *host, const struct trove_kv *settings, size_t n_settings, void **self,
                    char *err, size_t errlen)
 {
@@ -230,6 +246,7 @@ static int my_open(const struct trove_host *host, const struct trove_kv *setting
         free(p);
         return rc;
     }
+    remove_leftovers(p);
     *self = p;
     return TROVE_OK;
 }

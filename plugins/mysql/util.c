@@ -229,7 +229,7 @@ bool dir_is_empty_or_missing(const char *path)
 
 int write_secret_file(const char *dir, const char *data, char *path, size_t pathlen)
 {
-    if ((size_t)snprintf(path, pathlen, "%s/.trove-XXXXXX", dir) >= pathlen)
+    if ((size_t)snprintf(path, pathlen, "%s/.trove-%ld-XXXXXX", dir, (long)getpid()) >= pathlen)
         return -ENAMETOOLONG;
     int fd = mkstemp(path);
     if (fd < 0)
@@ -353,4 +353,36 @@ bool path_printf(char *out, size_t outlen, const char *fmt, ...)
     int n = vsnprintf(out, outlen, fmt, ap);
     va_end(ap);
     return n >= 0 && (size_t)n < outlen;
+}
+
+/* "<prefix><pid>-..." with a pid that no longer runs. */
+static bool stale_entry(const char *name, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(name, prefix, n) != 0)
+        return false;
+    char *end;
+    long pid = strtol(name + n, &end, 10);
+    if (end == name + n || *end != '-' || pid <= 0)
+        return false;
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/%ld", pid);
+    return !path_exists(proc);
+}
+
+int remove_stale_temporaries(const char *dir, const char *const *prefixes, size_t n_prefixes)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        for (size_t i = 0; i < n_prefixes; i++)
+            if (stale_entry(e->d_name, prefixes[i]) && remove_at(dirfd(d), e->d_name) == 0) {
+                removed++;
+                break;
+            }
+    closedir(d);
+    return removed;
 }

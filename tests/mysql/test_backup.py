@@ -4,7 +4,11 @@ history come back at each point, a broken chain or a corrupted piece is
 refused before the target's data is touched, and no credentials are left
 behind in files or on command lines.
 """
+import json
 import os
+import signal
+import subprocess
+import time
 
 import harness
 import mysql_server
@@ -23,6 +27,28 @@ def rows(server):
 def no_leftovers(server):
     left = [n for n in os.listdir(server.run_dir) if n.startswith(".trove-") or n.startswith("backup-")]
     check(not left, f"files left in run_dir after an operation: {left}")
+
+
+def kill_mid_backup(agent, server):
+    """SIGKILL a `trove-agent call backup.create` while mariadb-backup streams:
+    the backup is never complete, the credentials file it held is removed by the
+    next operation, and the next backup works."""
+    known = {b["id"] for b in agent.must("backup.list")["backups"]}
+    argv = [harness.agent_binary(), "-c", agent.config, "call", "backup.create", json.dumps({"kind": "full"})]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mine = f".trove-{proc.pid}-"
+    harness.wait_for(lambda: any(n.startswith(mine) for n in os.listdir(server.run_dir)), 30,
+                     "the backup's credentials file")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)   # mariadb-backup notices its closed stdout
+    killed = [b for b in agent.must("backup.list")["backups"] if b["id"] not in known]
+    check(all(b["state"] != "complete" for b in killed), f"the killed backup looks complete: {killed}")
+    left = [n for n in os.listdir(server.run_dir) if n.startswith((mine, f"backup-{proc.pid}-"))]
+    check(not left, f"the killed agent's credentials or work files are still there: {left}")
+    again = agent.must("backup.create", {"kind": "full"})["backup"]
+    check(again["state"] == "complete", f"the backup after the killed one: {again}")
+    return again
 
 
 def main():
@@ -90,6 +116,8 @@ def main():
         check(a_dst.must("status")["state"] == "running", "the admin account broke after a logical restore")
         cp = dst.sql("SELECT COUNT(*) FROM items", user="alice", password="pw'1", database="shop")
         check(cp.returncode == 0, f"the user from the dump cannot log in: {cp.stderr}")
+
+        kill_mid_backup(a_src, src)
 
         # A corrupted piece is refused before anything is touched.
         before = rows(dst)

@@ -199,26 +199,33 @@ static int check_source(struct pg *pg, struct trove_call *call, const struct tro
     return rc;
 }
 
-/* A slot on the source for this server, created with the replication
- * account itself; without one the standby still streams (best effort). */
-static void create_slot_on_source(struct pg *pg, struct trove_call *call, const struct trove_replication_source *src,
-                                  char *slot, size_t len)
+/* A slot on the source for this server: the one a snapshot made for these
+ * credentials when it is free, else a new one created with the replication
+ * account itself. Without a slot the standby still streams (best effort). */
+static void slot_on_source(struct pg *pg, struct trove_call *call, const struct trove_replication_source *src,
+                           char *slot, size_t len)
 {
     slot[0] = '\0';
     char name[40];
     if (random_name(pg, call, "trove_standby_", name, sizeof(name)) != TROVE_OK)
         return;
     PGconn *c = pg_connect_to(pg, call, src->host, src->port, src->user, src->password, pg->database, 0);
-    if (c) {
+    const char *mine[] = {src->user};
+    PGresult *r = c ? PQexecParams(c, "SELECT slot_name FROM pg_replication_slots WHERE slot_name = $1 "
+                                      "AND slot_type = 'physical' AND NOT active", 1, NULL, mine, NULL, NULL, 0)
+                    : NULL;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        snprintf(slot, len, "%s", src->user);
+    } else if (c) {
         const char *p[] = {name};
-        PGresult *r = PQexecParams(c, "SELECT pg_create_physical_replication_slot($1, true)", 1, NULL, p, NULL,
-                                   NULL, 0);
+        PQclear(r);
+        r = PQexecParams(c, "SELECT pg_create_physical_replication_slot($1, true)", 1, NULL, p, NULL, NULL, 0);
         if (PQresultStatus(r) == PGRES_TUPLES_OK)
             snprintf(slot, len, "%s", name);
         else
             pg->h->log(TROVE_LOG_WARN, "postgres: no replication slot on %s: %s", src->host, PQresultErrorMessage(r));
-        PQclear(r);
     }
+    PQclear(r);
     PQfinish(c);
 }
 
@@ -266,7 +273,7 @@ static int follow(struct pg *pg, struct trove_call *call, const struct trove_rep
 {
     char own_slot[40] = "";
     if (!slot) {
-        create_slot_on_source(pg, call, src, own_slot, sizeof(own_slot));
+        slot_on_source(pg, call, src, own_slot, sizeof(own_slot));
         slot = own_slot;
     }
     int rc = pg_server_stop(pg, call, "fast");

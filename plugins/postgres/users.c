@@ -112,6 +112,8 @@ int pg_user_create(void *self, struct trove_call *call, const struct trove_user 
 {
     struct pg *pg = self;
     int rc = check_user_request(pg, call, user);
+    if (rc == TROVE_OK && !user->password)
+        rc = pg->h->fail(call, TROVE_EINVAL, "a password is required");
     if (rc == TROVE_OK)
         rc = pg_check_password(pg, call, user->password);
     if (rc != TROVE_OK)

@@ -91,8 +91,8 @@ static int apply_setting(struct pg *pg, const char *key, const char *value, char
     if (strcmp(key, "start_timeout") == 0)
         return parse_int(key, value, 1, 86400, &pg->start_timeout, err, errlen);
     (void)int_settings;
-    pg->h->log(TROVE_LOG_WARN, "postgres: ignoring unknown setting \"%s\"", key);
-    return TROVE_OK;
+    snprintf(err, errlen, "unknown setting \"%s\" in [datastore]", key);
+    return TROVE_EINVAL;
 }
 
 static void set_defaults(struct pg *pg)

@@ -471,7 +471,12 @@ static int apply_or_reset(struct my_plugin *p, struct trove_call *call, const st
     count = rc == TROVE_OK ? k : count;
 
     char msg[512];
-    conn = rc == TROVE_OK ? my_try_connect(p, false, msg, sizeof(msg), NULL) : NULL;
+    unsigned err = 0;
+    conn = rc == TROVE_OK ? my_try_connect(p, false, msg, sizeof(msg), &err) : NULL;
+    /* Only a server that is down gets values for its next start; one that
+     * refuses the admin, or that the agent does not run, is an error. */
+    if (rc == TROVE_OK && !conn && (err == 1045 || err == 1044 || !p->s.manage_server || server_pid(p) != 0))
+        rc = p->host->fail(call, TROVE_EUNAVAIL, "%s", msg);
     size_t n_undo = 0;
     if (rc == TROVE_OK && conn)
         rc = apply_live(p, call, conn, prms, canon, count, undo, &n_undo);

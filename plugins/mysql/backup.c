@@ -353,10 +353,12 @@ static int restore_physical(struct my_plugin *p, struct trove_call *call, const 
         rc = stage_chain(p, call, req, work);
     if (rc == TROVE_OK) {
         p->host->progress(call, 80, "stopping MariaDB");
+        mark_restoring(p, true);
         rc = server_stop(p, call);
     }
     if (rc == TROVE_OK)
         rc = swap_datadir(p, call, work, old, sizeof(old));
+    mark_restoring(p, false);
     if (rc == TROVE_OK) {
         const struct trove_restore_piece *last = &req->pieces[req->n_pieces - 1];
         rc = continue_gtid(p, call, meta_get(last->meta, last->n_meta, "gtid_position"));

@@ -400,6 +400,43 @@ int my_restart(void *self, struct trove_call *call)
 
 /* ------------------------------------------------------------ status */
 
+static char *restoring_path(struct my_plugin *p)
+{
+    char *s = NULL;
+    return asprintf(&s, "%s/restoring", p->s.run_dir) < 0 ? NULL : s;
+}
+
+void mark_restoring(struct my_plugin *p, bool on)
+{
+    char *m = restoring_path(p);
+    if (!m)
+        return;
+    if (on) {
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        write_file_atomic(m, pid, (size_t)n, 0644);
+    } else {
+        unlink(m);
+    }
+    free(m);
+}
+
+/* A restore by a live agent process is under way. */
+static bool restoring(struct my_plugin *p)
+{
+    char *m = restoring_path(p);
+    char *text = m ? read_file(m, 32, NULL) : NULL;
+    int64_t pid = 0;
+    char proc[64];
+    if (text)
+        text[strcspn(text, "\n")] = '\0';
+    bool live = text && parse_i64(text, &pid) && pid > 0 &&
+                snprintf(proc, sizeof(proc), "/proc/%lld", (long long)pid) > 0 && path_exists(proc);
+    free(text);
+    free(m);
+    return live;
+}
+
 static void health_down(struct my_plugin *p, struct trove_health *out, const char *msg, unsigned err)
 {
     if (err == 1045 || err == 1044) {   /* the server answers but refuses the admin */
@@ -413,7 +450,10 @@ static void health_down(struct my_plugin *p, struct trove_health *out, const cha
         return;
     }
     long pid = server_pid(p);
-    if (pid != 0) {
+    if (restoring(p)) {
+        out->state = TROVE_DB_STARTING;
+        snprintf(out->message, sizeof(out->message), "restoring a backup");
+    } else if (pid != 0) {
         out->state = TROVE_DB_STARTING;
         snprintf(out->message, sizeof(out->message), "mariadbd (pid %ld) is not accepting connections yet", pid);
     } else if (dir_is_empty_or_missing(p->s.datadir)) {

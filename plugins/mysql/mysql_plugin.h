@@ -192,6 +192,8 @@ int server_start(struct my_plugin *p, struct trove_call *call);
 int server_stop(struct my_plugin *p, struct trove_call *call);
 /* Write run_dir/my.cnf (and empty overrides/role files if missing). */
 int server_write_config(struct my_plugin *p, struct trove_call *call);
+/* Mark a physical restore under way (status says starting meanwhile). */
+void mark_restoring(struct my_plugin *p, bool on);
 /* pid of the running mariadbd from the pid file, or 0. */
 long server_pid(struct my_plugin *p);
 /* Whether lifecycle operations are allowed (fails otherwise). */

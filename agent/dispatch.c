@@ -62,7 +62,8 @@ static int paginate(struct trove_call *call, const struct tv *args, const char *
     for (size_t i = 0; i < arr->u.a.len; i++)
         if (i < start || i >= end)
             tv_free(arr->u.a.items[i]);
-    memmove(arr->u.a.items, arr->u.a.items + start, (end - start) * sizeof(struct tv *));
+    if (end > start)
+        memmove(arr->u.a.items, arr->u.a.items + start, (end - start) * sizeof(struct tv *));
     arr->u.a.len = end - start;
     if (end < arr->u.a.len + start && arr->u.a.len > 0)
         tv_set_str(call->result, "next_marker", tv_get_str(arr->u.a.items[arr->u.a.len - 1], "name"));

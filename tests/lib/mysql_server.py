@@ -103,9 +103,11 @@ class MysqlServer:
 
     def install(self):
         self._write_cnf()
-        subprocess.run(["mariadb-install-db", "--defaults-file=" + os.path.join(self.run_dir, "my.cnf"),
-                        "--auth-root-authentication-method=normal", "--skip-test-db"],
-                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cp = subprocess.run(["mariadb-install-db", "--defaults-file=" + os.path.join(self.run_dir, "my.cnf"),
+                             "--auth-root-authentication-method=normal", "--skip-test-db"],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if cp.returncode != 0:
+            raise AssertionError(f"mariadb-install-db failed ({cp.returncode}): {cp.stdout[-1500:]} {cp.stderr[-1500:]}")
 
     def launch(self):
         """Start mariadbd detached, as the plugin does, and wait until it answers."""

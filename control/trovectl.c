@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "json.h"
 #include "status.h"
@@ -257,6 +258,15 @@ static long default_timeout_s(const struct verb *v, const char *op, const struct
     return v->long_op || op_is_long(op) ? LONG_TIMEOUT_S : SHORT_TIMEOUT_S;
 }
 
+/* An ipc:// endpoint whose socket file does not exist: nothing can answer,
+ * so say so at once instead of waiting for the connect timeout. */
+static bool ipc_socket_missing(const char *endpoint)
+{
+    struct stat st;
+    return strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@' && stat(endpoint + 6, &st) != 0 &&
+           errno == ENOENT;
+}
+
 static int run(const struct options *o, const struct verb *v, const struct cli_args *a)
 {
     struct trove_control_error err;
@@ -270,6 +280,12 @@ static int run(const struct options *o, const struct verb *v, const struct cli_a
     if (v->build && v->build(a, args, &op, why, sizeof why) != 0) {
         tv_free(args);
         return USAGE_FAIL(o, "%s", why);
+    }
+    if (ipc_socket_missing(o->endpoint)) {
+        tv_free(args);
+        return failure(o, EXIT_FAILED, "unavailable",
+                       "cannot connect to the control plane at %s: no such socket (is trove-control running?)",
+                       o->endpoint);
     }
     long timeout_s = o->timeout_s ? o->timeout_s : default_timeout_s(v, op, a);
     long connect_ms = timeout_s * 1000 < CONNECT_TIMEOUT_MS ? timeout_s * 1000 : CONNECT_TIMEOUT_MS;

@@ -17,19 +17,22 @@ from controlplane import ControlPlane  # noqa: E402
 from mysql_server import MysqlServer  # noqa: E402
 
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
+def memory_kb(pid):
+    """Rss, Pss and private (not shared with any other process) memory."""
+    totals = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                totals[parts[0][:-1]] = int(parts[1])
+    return totals["Rss"], totals["Pss"], totals["Private_Clean"] + totals["Private_Dirty"]
 
 
 def main():
     harness.BUILD = os.environ["TROVE_BUILD"]
     with harness.Env(prefix="trove-bench-") as env:
         server = MysqlServer(env).start()
-        control = ControlPlane(env)
+        control = ControlPlane(env, log_level="warn")
         agent = control.agent("mysql", server.settings(), "bench-mysql", heartbeat_ms=5000, log_level="warn")
         control.start()
         proc = agent.serve()
@@ -41,8 +44,9 @@ def main():
             print(out.stderr, file=sys.stderr)
             sys.exit(1)
         time.sleep(6)  # let a heartbeat (a status call on the plugin) happen
-        kb = rss_kb(proc.pid)
-        print(f"agent idle RSS with the mysql plugin loaded: {kb / 1024:.1f} MB (goal <= 5 MB)")
+        rss, pss, private = memory_kb(proc.pid)
+        print(f"agent idle memory with the mysql plugin loaded: RSS {rss / 1024:.1f} MB (goal <= 5 MB), "
+              f"PSS {pss / 1024:.1f} MB, private {private / 1024:.1f} MB")
 
 
 if __name__ == "__main__":

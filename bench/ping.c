@@ -69,9 +69,10 @@ static void *echo_main(void *arg)
 {
     struct echo_args *e = arg;
     void *s = zmq_socket(e->ctx, e->type);
+    set_timeouts(s);
     if (e->type == ZMQ_ROUTER) {
         curve_server(s, e->k);
-        zmq_bind(s, e->endpoint);
+        bind_any(s, "tcp://127.0.0.1:*", e->endpoint, sizeof(e->endpoint));
     } else {
         curve_client(s, e->k);
         zmq_setsockopt(s, ZMQ_ROUTING_ID, "echo", 4);
@@ -83,7 +84,11 @@ static void *echo_main(void *arg)
         int n = 0, more = 1;
         while (more && n < 2) {
             zmq_msg_init(&parts[n]);
-            zmq_msg_recv(&parts[n], s, 0);
+            if (zmq_msg_recv(&parts[n], s, 0) < 0) {
+                fprintf(stderr, "echo: %s\n", zmq_strerror(zmq_errno()));
+                zmq_close(s);
+                return NULL;
+            }
             more = zmq_msg_more(&parts[n]);
             n++;
         }
@@ -110,8 +115,8 @@ static void *relay_main(void *arg)
     struct relay_args *r = arg;
     void *front = zmq_socket(r->ctx, ZMQ_ROUTER), *back = zmq_socket(r->ctx, ZMQ_ROUTER);
     curve_server(back, r->k);
-    zmq_bind(front, r->front);
-    zmq_bind(back, r->back);
+    bind_any(front, r->front, r->front, sizeof(r->front));
+    bind_any(back, "tcp://127.0.0.1:*", r->back, sizeof(r->back));
     r->ready = 1;
     char client_id[256];
     size_t client_len = 0;
@@ -142,9 +147,19 @@ static void *relay_main(void *arg)
     return NULL;
 }
 
-static int free_port(void)
+/* Bind to an ephemeral port and write the endpoint actually bound into ep. */
+static int bind_any(void *s, const char *pattern, char *ep, size_t eplen)
 {
-    return 20000 + (int)(getpid() % 20000);
+    if (zmq_bind(s, pattern) != 0)
+        return -1;
+    return zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &eplen);
+}
+
+static void set_timeouts(void *s)
+{
+    int ms = 5000;
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &ms, sizeof(ms));
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &ms, sizeof(ms));
 }
 
 /* Round trips of a 100-byte msgpack request through `s`. */
@@ -157,8 +172,10 @@ static void measure_socket(void *s, int n, double *out)
     char reply[512];
     for (int i = 0; i < n; i++) {
         double t0 = now_us();
-        zmq_send(s, buf, len, 0);
-        zmq_recv(s, reply, sizeof(reply), 0);
+        if (zmq_send(s, buf, len, 0) < 0 || zmq_recv(s, reply, sizeof(reply), 0) < 0) {
+            fprintf(stderr, "baseline round trip failed: %s\n", zmq_strerror(zmq_errno()));
+            exit(1);
+        }
         out[i] = now_us() - t0;
     }
     zmq_send(s, "", 0, 0);
@@ -191,12 +208,12 @@ int main(int argc, char **argv)
 
     /* 1-hop echo */
     struct echo_args e1 = {ctx, &k, "", ZMQ_ROUTER, 0};
-    snprintf(e1.endpoint, sizeof(e1.endpoint), "tcp://127.0.0.1:%d", free_port());
     pthread_t t1;
     pthread_create(&t1, NULL, echo_main, &e1);
     while (!e1.ready)
         usleep(1000);
     void *d1 = zmq_socket(ctx, ZMQ_DEALER);
+    set_timeouts(d1);
     curve_client(d1, &k);
     zmq_connect(d1, e1.endpoint);
     measure_socket(d1, n, a);
@@ -206,7 +223,6 @@ int main(int argc, char **argv)
     /* 2-hop relay: ipc front, tcp+CURVE back */
     struct relay_args r = {ctx, &k, "", "", 0};
     snprintf(r.front, sizeof(r.front), "ipc:///tmp/trove-bench-%d.sock", (int)getpid());
-    snprintf(r.back, sizeof(r.back), "tcp://127.0.0.1:%d", free_port() + 1);
     pthread_t tr, te;
     pthread_create(&tr, NULL, relay_main, &r);
     while (!r.ready)
@@ -216,6 +232,7 @@ int main(int argc, char **argv)
     pthread_create(&te, NULL, echo_main, &e2);
     usleep(200000);
     void *d2 = zmq_socket(ctx, ZMQ_DEALER);
+    set_timeouts(d2);
     zmq_connect(d2, r.front);
     measure_socket(d2, n, b);
     pthread_join(tr, NULL);

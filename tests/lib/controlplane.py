@@ -17,7 +17,7 @@ def keygen(name):
 
 
 class ControlPlane:
-    def __init__(self, env, curve=True, request_timeout_ms=600000):
+    def __init__(self, env, curve=True, request_timeout_ms=600000, log_level="debug"):
         self.env = env
         self.curve = curve
         self.dir = env.mkdir("control", mode=0o700)
@@ -29,7 +29,7 @@ class ControlPlane:
             "agent_endpoint": self.agent_endpoint,
             "client_endpoint": self.client_endpoint,
             "state_dir": self.dir,
-            "log_level": "debug",
+            "log_level": log_level,
             "request_timeout_ms": request_timeout_ms,
         }
         if curve:

@@ -307,6 +307,16 @@ static int take_outcome(struct tv *msg, struct tv **result, struct trove_control
 
 /* ------------------------------------------------------------ requests */
 
+/* Forget connection events from between requests: a disconnect that has
+ * since been repaired by libzmq's reconnect must not fail the next call. */
+static void drain_monitor(struct trove_control *tc)
+{
+    uint32_t value;
+    zmq_pollitem_t item = {tc->monitor, 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&item, 1, 0) > 0 && (item.revents & ZMQ_POLLIN))
+        read_monitor_event(tc->monitor, &value);
+}
+
 static int send_request(struct trove_control *tc, const char *instance, const char *op, const struct tv *args,
                         int timeout_ms, struct trove_control_error *err)
 {
@@ -316,6 +326,7 @@ static int send_request(struct trove_control *tc, const char *instance, const ch
     size_t len = 0;
     int rc;
 
+    drain_monitor(tc);
     if (new_request_id(tc->last_id) != 0)
         return fail(err, TROVE_EINTERNAL, "no randomness for a request id: %s", strerror(errno));
     if ((args && !copy) || !(msg = wire_request(tc->last_id, op, copy)) ||

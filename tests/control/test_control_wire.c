@@ -566,6 +566,25 @@ static void library_call_follows_a_task_to_its_end(void **state)
     serving_agent_stop(&s);
 }
 
+static void library_connection_survives_a_control_plane_restart(void **state)
+{
+    struct daemon_fixture *f = *state;
+    struct trove_control_error err;
+    struct tv *result = NULL;
+    struct trove_control *tc = trove_control_connect(f->client_endpoint, 2000, &err);
+    assert_non_null(tc);
+    assert_int_equal(trove_control_call(tc, NULL, "control.ping", NULL, 2000, NULL, NULL, &result, &err), TROVE_OK);
+    tv_free(result);
+
+    assert_int_equal(fixture_stop_daemon(f), 0);
+    fixture_start(f);
+    /* The disconnect is history by now; libzmq reconnected underneath. */
+    assert_int_equal(trove_control_call(tc, NULL, "control.ping", NULL, 3000, NULL, NULL, &result, &err), TROVE_OK);
+    assert_true(tv_get_bool(result, "pong", false));
+    tv_free(result);
+    trove_control_close(tc);
+}
+
 static void library_reports_a_missing_control_plane(void **state)
 {
     (void)state;
@@ -693,6 +712,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(silent_agent_times_out, setup_curve, teardown),
         cmocka_unit_test_setup_teardown(bye_makes_the_instance_unavailable, setup_curve, teardown),
         cmocka_unit_test_setup_teardown(library_call_follows_a_task_to_its_end, setup_curve, teardown),
+        cmocka_unit_test_setup_teardown(library_connection_survives_a_control_plane_restart, setup_curve, teardown),
         cmocka_unit_test(library_reports_a_missing_control_plane),
         cmocka_unit_test_setup_teardown(sigterm_stops_cleanly, setup_curve, teardown),
         cmocka_unit_test(plaintext_mode_is_loopback_only_and_loud),

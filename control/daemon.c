@@ -16,7 +16,6 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -33,13 +32,6 @@
 #define WARN_WINDOW_MS 10000
 #define WARN_PER_WINDOW 20
 #define REQUEST_TIMEOUT_MAX_MS 86400000L
-
-int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ sending */
 
@@ -77,17 +69,8 @@ void reply_error(struct control *c, const void *rid, size_t rid_len, const char 
 
 void warn_agent_traffic(struct control *c, const char *fmt, ...)
 {
-    int64_t now = monotonic_ms();
-    if (now - c->warn_window_ms >= WARN_WINDOW_MS) {
-        if (c->suppressed)
-            log_warn("%u more warnings about agent traffic suppressed", c->suppressed);
-        c->warn_window_ms = now;
-        c->warned = c->suppressed = 0;
-    }
-    if (c->warned++ >= WARN_PER_WINDOW) {
-        c->suppressed++;
+    if (!log_limit_allow(&c->agent_warnings))
         return;
-    }
     va_list ap;
     va_start(ap, fmt);
     log_vmsg(TROVE_LOG_WARN, fmt, ap);
@@ -504,7 +487,12 @@ static int loop(struct control *c, int sigfd)
 
 int daemon_run(const struct control_config *cfg)
 {
-    struct control c = {.cfg = cfg, .curve = !cfg->plaintext_dev, .next_deadline_ms = INT64_MAX};
+    struct control c = {
+        .cfg = cfg,
+        .curve = !cfg->plaintext_dev,
+        .next_deadline_ms = INT64_MAX,
+        .agent_warnings = {WARN_WINDOW_MS, WARN_PER_WINDOW, "warnings about agent traffic", 0, 0, 0},
+    };
     char err[512] = "";
     int rc = 1, lock = -1;
 

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "registry.h"
 #include "table.h"
+#include "timing.h"
 #include "trove_plugin.h"
 #include "value.h"
 #include "zap.h"
@@ -46,11 +47,8 @@ struct control {
     bool curve;
     int64_t next_deadline_ms;        /* earliest pending deadline (or a later bound) */
     int64_t next_housekeeping_ms;
-    int64_t warn_window_ms;          /* rate limit for warnings about agent traffic */
-    unsigned warned, suppressed;
+    struct log_limit agent_warnings; /* about dropped agent traffic */
 };
-
-int64_t monotonic_ms(void);
 
 /* Run the daemon until SIGTERM/SIGINT. Returns the process exit code. */
 int daemon_run(const struct control_config *cfg);

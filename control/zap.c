@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
 #include "keys.h"
@@ -20,17 +19,11 @@
 
 enum { F_VERSION, F_REQUEST_ID, F_DOMAIN, F_ADDRESS, F_IDENTITY, F_MECHANISM, F_CREDENTIALS };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int zap_start(struct zap *z, void *zmq_context, const struct allowlist *allow)
 {
     memset(z, 0, sizeof *z);
     z->allow = allow;
+    z->refusals = (struct log_limit){ZAP_WARN_WINDOW_MS, ZAP_WARN_PER_WINDOW, "agent handshakes refused", 0, 0, 0};
     z->socket = zmq_socket(zmq_context, ZMQ_REP);
     if (!z->socket)
         return -1;
@@ -69,21 +62,6 @@ static void frame_text(zmq_msg_t *m, char *out, size_t outlen)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)out[i] < ' ' || (unsigned char)out[i] > '~')
             out[i] = '?';
-}
-
-static void refusal_warning(struct zap *z, const char *key, const char *address, const char *why)
-{
-    int64_t now = now_ms();
-    if (now - z->window_start_ms >= ZAP_WARN_WINDOW_MS) {
-        if (z->suppressed)
-            log_warn("%u more agent handshakes refused (warnings suppressed)", z->suppressed);
-        z->window_start_ms = now;
-        z->warned = z->suppressed = 0;
-    }
-    if (z->warned++ < ZAP_WARN_PER_WINDOW)
-        log_warn("refused agent handshake from %s, key %s: %s", address, key, why);
-    else
-        z->suppressed++;
 }
 
 static void send_reply(void *sock, zmq_msg_t *request_id, const char *status, const char *text,
@@ -141,7 +119,8 @@ void zap_handle(struct zap *z)
 
     zmq_msg_t *request_id = n > F_REQUEST_ID ? &frames[F_REQUEST_ID] : NULL;
     if (why) {
-        refusal_warning(z, key, address, why);
+        if (log_limit_allow(&z->refusals))
+            log_warn("refused agent handshake from %s, key %s: %s", address, key, why);
         send_reply(z->socket, request_id, "400", why, "");
     } else {
         log_debug("admitted agent %s from %s", instance, address);

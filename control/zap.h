@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "allowlist.h"
+#include "timing.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_DOMAIN "trove"
@@ -16,8 +17,7 @@
 struct zap {
     void *socket;                 /* ZMQ_REP bound to ZAP_ENDPOINT */
     const struct allowlist *allow;
-    int64_t window_start_ms;      /* refusal warnings are rate-limited per window */
-    unsigned warned, suppressed;
+    struct log_limit refusals;    /* warnings about refused handshakes */
 };
 
 /* Create the REP socket and bind it. Must run before the agent ROUTER binds,

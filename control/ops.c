@@ -17,29 +17,31 @@ static void reply_ok(struct control *c, const void *rid, size_t rid_len, const c
     tv_free(reply);
 }
 
+/* {key: value}; takes value, NULL (value freed) on no memory. */
+static struct tv *wrap(const char *key, struct tv *value)
+{
+    struct tv *map = value ? tv_map() : NULL;
+    if (!map) {
+        tv_free(value);
+        return NULL;
+    }
+    if (tv_set(map, key, value) != 0) {
+        tv_free(map);
+        return NULL;
+    }
+    return map;
+}
+
 static struct tv *op_ping(struct control *c, const struct tv *args, char *err, size_t errlen, int *status)
 {
     (void)c, (void)args, (void)err, (void)errlen, (void)status;
-    struct tv *r = tv_map();
-    if (r && tv_set_bool(r, "pong", true) != 0) {
-        tv_free(r);
-        return NULL;
-    }
-    return r;
+    return wrap("pong", tv_bool(true));
 }
 
 static struct tv *op_instances(struct control *c, const struct tv *args, char *err, size_t errlen, int *status)
 {
     (void)args, (void)err, (void)errlen, (void)status;
-    struct tv *list = registry_describe(c->registry, monotonic_ms());
-    struct tv *r = list ? tv_map() : NULL;
-    if (!r || tv_set(r, "instances", list) != 0) {
-        if (!r)
-            tv_free(list);
-        tv_free(r);
-        return NULL;
-    }
-    return r;
+    return wrap("instances", registry_describe(c->registry, monotonic_ms()));
 }
 
 static struct tv *op_instance(struct control *c, const struct tv *args, char *err, size_t errlen, int *status)
@@ -56,15 +58,7 @@ static struct tv *op_instance(struct control *c, const struct tv *args, char *er
         snprintf(err, errlen, "no agent for instance %.64s has connected", instance);
         return NULL;
     }
-    struct tv *d = agent_describe(a, monotonic_ms());
-    struct tv *r = d ? tv_map() : NULL;
-    if (!r || tv_set(r, "instance", d) != 0) {
-        if (!r)
-            tv_free(d);
-        tv_free(r);
-        return NULL;
-    }
-    return r;
+    return wrap("instance", agent_describe(a, monotonic_ms()));
 }
 
 static struct tv *op_task(struct control *c, const struct tv *args, char *err, size_t errlen, int *status)

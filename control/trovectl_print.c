@@ -16,7 +16,8 @@
 #define CELL 512
 #define MAX_COLUMNS 8
 
-/* A scalar as text; arrays of scalars comma-joined; maps as compact JSON. */
+/* A scalar as text; maps as compact JSON; arrays comma-joined, where a map
+ * with a name (a database in a user's list, say) stands for its name. */
 static void value_text(const struct tv *v, char *out, size_t outlen)
 {
     out[0] = '\0';
@@ -47,7 +48,11 @@ static void value_text(const struct tv *v, char *out, size_t outlen)
         size_t used = 0;
         for (size_t i = 0; i < v->u.a.len && used < outlen; i++) {
             char item[CELL];
-            value_text(v->u.a.items[i], item, sizeof item);
+            const char *name = tv_get_str(v->u.a.items[i], "name");
+            if (name)
+                snprintf(item, sizeof item, "%s", name);
+            else
+                value_text(v->u.a.items[i], item, sizeof item);
             used += (size_t)snprintf(out + used, outlen - used, "%s%s", i ? ", " : "", item);
         }
         break;
@@ -189,19 +194,6 @@ static void print_list(const struct tv *result, const char *list_key, int column
         printf("(more: --marker %s)\n", marker);
 }
 
-static void names_cell(struct table_out *t, int column, const struct tv *arr)
-{
-    /* [{name: x}, ...] or [x, ...] -> "x, y" */
-    char *cell = table_cell(t, t->rows - 1, column);
-    size_t used = 0;
-    cell[0] = '\0';
-    for (size_t i = 0; arr && arr->type == TV_ARRAY && i < arr->u.a.len && used < CELL; i++) {
-        const struct tv *item = arr->u.a.items[i];
-        const char *name = item->type == TV_STR ? item->u.s.ptr : tv_get_str(item, "name");
-        used += (size_t)snprintf(cell + used, CELL - used, "%s%s", i ? ", " : "", name ? name : "?");
-    }
-}
-
 void print_instances(const struct tv *result, const struct cli_args *a)
 {
     (void)a;
@@ -240,36 +232,14 @@ void print_users(const struct tv *result, const struct cli_args *a)
 {
     (void)a;
     static const char *const headers[] = {"NAME", "HOST", "DATABASES"};
-    const struct tv *list = tv_get(result, "users");
-    struct table_out t;
-    table_start(&t, 3, headers);
-    for (size_t i = 0; list && list->type == TV_ARRAY && i < list->u.a.len; i++) {
-        if (!table_add_row(&t))
-            break;
-        table_set(&t, 0, tv_get(list->u.a.items[i], "name"));
-        table_set(&t, 1, tv_get(list->u.a.items[i], "host"));
-        names_cell(&t, 2, tv_get(list->u.a.items[i], "databases"));
-    }
-    table_print(&t);
-    const char *marker = tv_get_str(result, "next_marker");
-    if (marker && *marker)
-        printf("(more: --marker %s)\n", marker);
+    static const char *const fields[] = {"name", "host", "databases"};
+    print_list(result, "users", 3, headers, fields);
 }
 
 void print_user(const struct tv *result, const struct cli_args *a)
 {
     (void)a;
-    const struct tv *user = tv_get(result, "user");
-    const struct tv *dbs = tv_get(user, "databases");
-    char names[CELL] = "";
-    size_t used = 0;
-    for (size_t i = 0; dbs && dbs->type == TV_ARRAY && i < dbs->u.a.len && used < sizeof names; i++) {
-        const struct tv *item = dbs->u.a.items[i];
-        const char *name = item->type == TV_STR ? item->u.s.ptr : tv_get_str(item, "name");
-        used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", name ? name : "?");
-    }
-    const char *name = tv_get_str(user, "name"), *host = tv_get_str(user, "host");
-    printf("name: %s\nhost: %s\ndatabases: %s\n", name ? name : "-", host ? host : "-", names);
+    print_kv(tv_get(result, "user"), false);
 }
 
 void print_databases(const struct tv *result, const struct cli_args *a)

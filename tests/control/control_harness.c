@@ -33,6 +33,17 @@
 const char *harness_daemon_path;
 const char *harness_trovectl_path;
 
+bool harness_take_args(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s TROVE-CONTROL TROVECTL\n", argv[0]);
+        return false;
+    }
+    harness_daemon_path = argv[1];
+    harness_trovectl_path = argv[2];
+    return true;
+}
+
 void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

@@ -17,9 +17,12 @@
 #include "keys.h"
 #include "value.h"
 
-/* Set by each test program's main() from its arguments. */
+/* The binaries under test, from the test program's arguments
+ * (TROVE-CONTROL TROVECTL). */
 extern const char *harness_daemon_path;
 extern const char *harness_trovectl_path;
+/* Take them from argv; false (with a usage line) if they are missing. */
+bool harness_take_args(int argc, char **argv);
 
 struct daemon_fixture {
     char dir[128];                 /* temporary directory, removed at stop */

@@ -695,12 +695,8 @@ static void a_second_daemon_on_the_same_state_dir_is_refused(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s TROVE-CONTROL TROVECTL\n", argv[0]);
+    if (!harness_take_args(argc, argv))
         return 2;
-    }
-    harness_daemon_path = argv[1];
-    harness_trovectl_path = argv[2];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(unknown_key_is_refused_and_allowed_key_admitted, setup_curve, teardown),
         cmocka_unit_test_setup_teardown(plain_text_agent_is_refused_by_curve_server, setup_curve, teardown),

@@ -278,12 +278,8 @@ static void missing_control_plane_is_unavailable(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s TROVE-CONTROL TROVECTL\n", argv[0]);
+    if (!harness_take_args(argc, argv))
         return 2;
-    }
-    harness_daemon_path = argv[1];
-    harness_trovectl_path = argv[2];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(ping_and_status_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(user_create_sends_every_argument_and_prints_no_password, setup, teardown),

@@ -56,6 +56,21 @@ static void curve_client(void *s, const struct keys *k)
     zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, k->client_sec, 41);
 }
 
+/* Bind to an ephemeral port and write the endpoint actually bound into ep. */
+static int bind_any(void *s, const char *pattern, char *ep, size_t eplen)
+{
+    if (zmq_bind(s, pattern) != 0)
+        return -1;
+    return zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &eplen);
+}
+
+static void set_timeouts(void *s)
+{
+    int ms = 5000;
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &ms, sizeof(ms));
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &ms, sizeof(ms));
+}
+
 struct echo_args {
     void *ctx;
     const struct keys *k;
@@ -145,21 +160,6 @@ static void *relay_main(void *arg)
     zmq_close(front);
     zmq_close(back);
     return NULL;
-}
-
-/* Bind to an ephemeral port and write the endpoint actually bound into ep. */
-static int bind_any(void *s, const char *pattern, char *ep, size_t eplen)
-{
-    if (zmq_bind(s, pattern) != 0)
-        return -1;
-    return zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &eplen);
-}
-
-static void set_timeouts(void *s)
-{
-    int ms = 5000;
-    zmq_setsockopt(s, ZMQ_RCVTIMEO, &ms, sizeof(ms));
-    zmq_setsockopt(s, ZMQ_SNDTIMEO, &ms, sizeof(ms));
 }
 
 /* Round trips of a 100-byte msgpack request through `s`. */

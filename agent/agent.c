@@ -67,7 +67,7 @@ int agent_configure(struct agent *a, const char *path, char *err, size_t errlen)
     a->control_endpoint = conf_get_or(a->conf, "agent", "control_endpoint", "tcp://127.0.0.1:5555");
     if (conf_get_int(a->conf, "agent", "heartbeat_ms", 5000, 200, 600000, &hb, err, errlen) != 0 ||
         conf_get_bool(a->conf, "agent", "plaintext_dev", false, &plain, err, errlen) != 0 ||
-        conf_get_int(a->conf, "backup", "compression_level", 1, 1, 19, &level, err, errlen) != 0)
+        conf_get_int(a->conf, "backup", "compression_level", 1, -7, 19, &level, err, errlen) != 0)
         return -1;
     a->heartbeat_ms = (uint32_t)hb;
     a->plaintext_dev = plain;

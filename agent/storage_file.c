@@ -22,9 +22,12 @@ struct file_storage {
     int dir_fd;
 };
 
+#define WRITEBACK_STEP (8u << 20)
+
 struct storage_writer {
     struct file_storage *fs;
     int fd;
+    uint64_t written, flushed;   /* writeback is started behind the writer, so commit's fsync is short */
     char partial[4096];
     char final[4096];
 };
@@ -83,6 +86,11 @@ static int fw_write(struct storage_writer *w, const void *data, size_t len, char
         }
         p += n;
         len -= (size_t)n;
+        w->written += (uint64_t)n;
+    }
+    if (w->written - w->flushed >= WRITEBACK_STEP) {
+        sync_file_range(w->fd, (off_t)w->flushed, (off_t)(w->written - w->flushed), SYNC_FILE_RANGE_WRITE);
+        w->flushed = w->written;
     }
     return TROVE_OK;
 }

@@ -6,6 +6,7 @@
 #include "host.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -14,6 +15,27 @@
 #include "log.h"
 #include "status.h"
 #include "stream.h"
+
+/* Plugins pass datastore text (names, server messages) that may not be UTF-8
+ * (a latin1 server, say). The wire carries UTF-8 only, so text that is not
+ * valid UTF-8 has its non-ASCII bytes turned into '?' rather than producing a
+ * frame every peer must refuse. */
+static void utf8_scrub(char *s, size_t len)
+{
+    if (tv_utf8_valid(s, len))
+        return;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            s[i] = '?';
+}
+
+static struct tv *text(const char *s)
+{
+    struct tv *v = tv_str(s);
+    if (v)
+        utf8_scrub(v->u.s.ptr, v->u.s.len);
+    return v;
+}
 
 int call_init(struct trove_call *call, const atomic_bool *stop, progress_fn fn, void *ctx)
 {
@@ -44,6 +66,7 @@ static int call_vfail(struct trove_call *call, int status, const char *fmt, va_l
         return status;
     call->status = status;
     vsnprintf(call->message, sizeof(call->message), fmt, ap);
+    utf8_scrub(call->message, strlen(call->message));
     return status;
 }
 
@@ -102,11 +125,16 @@ static bool host_cancelled(struct trove_call *call)
 
 static int nomem(void) { return TROVE_EINTERNAL; }
 
+static int set_text(struct tv *map, const char *key, const char *value)
+{
+    return tv_set(map, key, text(value));
+}
+
 static struct tv *strings_to_tv(const char *const *items, size_t n)
 {
     struct tv *a = tv_array();
     for (size_t i = 0; a && i < n; i++)
-        if (items[i] && tv_append(a, tv_str(items[i])) != 0) {
+        if (items[i] && tv_append(a, text(items[i])) != 0) {
             tv_free(a);
             return NULL;
         }
@@ -117,7 +145,7 @@ static struct tv *kv_to_tv(const struct trove_kv *kv, size_t n)
 {
     struct tv *m = tv_map();
     for (size_t i = 0; m && i < n; i++)
-        if (kv[i].key && kv[i].value && tv_set_str(m, kv[i].key, kv[i].value) != 0) {
+        if (kv[i].key && kv[i].value && set_text(m, kv[i].key, kv[i].value) != 0) {
             tv_free(m);
             return NULL;
         }
@@ -138,8 +166,8 @@ static int append_item(struct trove_call *call, const char *list, struct tv *ite
 static int host_emit_user(struct trove_call *call, const struct trove_user *u)
 {
     struct tv *m = tv_map();
-    if (!m || !u->name || tv_set_str(m, "name", u->name) != 0 ||
-        (u->host && tv_set_str(m, "host", u->host) != 0) ||
+    if (!m || !u->name || set_text(m, "name", u->name) != 0 ||
+        (u->host && set_text(m, "host", u->host) != 0) ||
         tv_set(m, "databases", strings_to_tv(u->databases, u->n_databases)) != 0 ||
         (u->n_options && tv_set(m, "options", kv_to_tv(u->options, u->n_options)) != 0)) {
         tv_free(m);
@@ -151,10 +179,10 @@ static int host_emit_user(struct trove_call *call, const struct trove_user *u)
 static int host_emit_database(struct trove_call *call, const struct trove_database *d)
 {
     struct tv *m = tv_map();
-    if (!m || !d->name || tv_set_str(m, "name", d->name) != 0 ||
-        (d->character_set && tv_set_str(m, "character_set", d->character_set) != 0) ||
-        (d->collation && tv_set_str(m, "collation", d->collation) != 0) ||
-        (d->owner && tv_set_str(m, "owner", d->owner) != 0) ||
+    if (!m || !d->name || set_text(m, "name", d->name) != 0 ||
+        (d->character_set && set_text(m, "character_set", d->character_set) != 0) ||
+        (d->collation && set_text(m, "collation", d->collation) != 0) ||
+        (d->owner && set_text(m, "owner", d->owner) != 0) ||
         (d->n_options && tv_set(m, "options", kv_to_tv(d->options, d->n_options)) != 0)) {
         tv_free(m);
         return nomem();
@@ -177,8 +205,8 @@ static const char *param_type_name(enum trove_param_type t)
 static int host_emit_param(struct trove_call *call, const struct trove_param *p)
 {
     struct tv *m = tv_map();
-    int bad = !m || !p->name || tv_set_str(m, "name", p->name) != 0 ||
-              tv_set_str(m, "type", param_type_name(p->type)) != 0 ||
+    int bad = !m || !p->name || set_text(m, "name", p->name) != 0 ||
+              set_text(m, "type", param_type_name(p->type)) != 0 ||
               tv_set_bool(m, "dynamic", p->dynamic) != 0;
     if (!bad && p->type == TROVE_PARAM_INTEGER)
         bad = tv_set_int(m, "min", p->min) != 0 || tv_set_int(m, "max", p->max) != 0;
@@ -187,11 +215,11 @@ static int host_emit_param(struct trove_call *call, const struct trove_param *p)
     if (!bad && p->type == TROVE_PARAM_ENUM)
         bad = tv_set(m, "allowed", strings_to_tv(p->allowed, p->n_allowed)) != 0;
     if (!bad && p->unit)
-        bad = tv_set_str(m, "unit", p->unit) != 0;
+        bad = set_text(m, "unit", p->unit) != 0;
     if (!bad && p->default_value)
-        bad = tv_set_str(m, "default", p->default_value) != 0;
+        bad = set_text(m, "default", p->default_value) != 0;
     if (!bad && p->description)
-        bad = tv_set_str(m, "description", p->description) != 0;
+        bad = set_text(m, "description", p->description) != 0;
     if (bad) {
         tv_free(m);
         return nomem();
@@ -201,7 +229,7 @@ static int host_emit_param(struct trove_call *call, const struct trove_param *p)
 
 static int host_set_str(struct trove_call *call, const char *key, const char *value)
 {
-    return tv_set_str(call->result, key, value ? value : "") == 0 ? TROVE_OK : nomem();
+    return set_text(call->result, key, value ? value : "") == 0 ? TROVE_OK : nomem();
 }
 
 static int host_set_int(struct trove_call *call, const char *key, int64_t value)
@@ -216,15 +244,16 @@ static int host_set_bool(struct trove_call *call, const char *key, bool value)
 
 static int host_add_str(struct trove_call *call, const char *list, const char *value)
 {
-    return append_item(call, list, tv_str(value ? value : ""));
+    return append_item(call, list, text(value ? value : ""));
 }
 
 static int host_put(struct trove_call *call, const char *map, const char *key, const char *value)
 {
     struct tv *m = tv_child_map(call->result, map);
-    if (!m || tv_set_str(m, key, value ? value : "") != 0)
-        return nomem();
-    return TROVE_OK;
+    struct tv *k = text(key);   /* keys must be UTF-8 too */
+    int rc = m && k && set_text(m, k->u.s.ptr, value ? value : "") == 0 ? TROVE_OK : nomem();
+    tv_free(k);
+    return rc;
 }
 
 static int host_random_password(char *buf, size_t len)

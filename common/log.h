@@ -1,7 +1,7 @@
 /*
  * log.h - leveled logging to stderr (or a file) with timestamps. One process-
- * wide logger. Callers never pass secrets; log_redact() exists for the few
- * places that print user-supplied key/value text.
+ * wide logger. Callers never pass secrets: log_is_secret_key() tells which
+ * field names hold one, for the places that print user-supplied keys.
  */
 #ifndef TROVE_LOG_H
 #define TROVE_LOG_H

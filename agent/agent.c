@@ -16,10 +16,10 @@
 #define TROVE_PLUGIN_DIR "/usr/local/lib/trove/plugins"
 #endif
 
-static bool instance_id_ok(const char *id)
+bool agent_name_ok(const char *id)
 {
     size_t n = strlen(id);
-    if (n == 0 || n > 64)
+    if (n == 0 || n > 64 || id[0] == '.' || id[0] == '-')
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = id[i];
@@ -54,8 +54,9 @@ int agent_configure(struct agent *a, const char *path, char *err, size_t errlen)
     if (secrets && load_secrets(a, secrets, err, errlen) != 0)
         return -1;
     a->instance_id = conf_get(a->conf, "agent", "instance_id");
-    if (!a->instance_id || !instance_id_ok(a->instance_id)) {
-        snprintf(err, errlen, "%s: [agent] instance_id is %s: use 1-64 letters, digits, '-', '_', '.'", path,
+    if (!a->instance_id || !agent_name_ok(a->instance_id)) {
+        snprintf(err, errlen, "%s: [agent] instance_id is %s: use 1-64 letters, digits, '-', '_', '.', "
+                 "not starting with '-' or '.'", path,
                  a->instance_id ? "invalid" : "missing");
         return -1;
     }

@@ -40,5 +40,8 @@ struct agent {
 int agent_configure(struct agent *a, const char *path, char *err, size_t errlen);
 void agent_release(struct agent *a);
 const char *agent_plugin_dir(const struct agent *a);
+/* Instance and backup ids: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'
+ * (they become file names and must never look like options or paths). */
+bool agent_name_ok(const char *id);
 
 #endif

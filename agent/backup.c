@@ -20,24 +20,10 @@
 
 #define MAX_CHAIN 64
 
-static bool backup_id_ok(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > 64 || id[0] == '.' || id[0] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-              c == '.'))
-            return false;
-    }
-    return true;
-}
-
 static int check_id(struct trove_call *call, const char *id)
 {
-    if (!backup_id_ok(id))
-        return call_fail(call, TROVE_EINVAL, "backup id \"%s\" is invalid: use 1-64 letters, digits, '-', '_', '.'",
+    if (!agent_name_ok(id))
+        return call_fail(call, TROVE_EINVAL, "backup id \"%s\" is invalid: use 1-64 letters, digits, '-', '_', '.', not starting with '-' or '.'",
                          id);
     return TROVE_OK;
 }
@@ -283,7 +269,7 @@ static int load_all(struct agent *a, struct trove_call *call, struct tv **out)
     for (size_t i = 0; i < n; i++) {
         struct tv *rec = NULL;
         struct trove_call tmp;
-        if (list && backup_id_ok(ids[i]) && call_init(&tmp, NULL, NULL, NULL) == 0) {
+        if (list && agent_name_ok(ids[i]) && call_init(&tmp, NULL, NULL, NULL) == 0) {
             if (record_load(a, &tmp, ids[i], &rec) == TROVE_OK)
                 tv_append(list, rec);
             call_release(&tmp);

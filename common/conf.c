@@ -7,6 +7,7 @@
  * decides what a setting means.
  */
 #include "conf.h"
+#include "status.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,17 +37,6 @@ struct conf {
     size_t len, cap;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) TROVE_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ----------------------------------------------------------------- store */
 
@@ -196,11 +186,11 @@ int conf_get_int(const struct conf *c, const char *section, const char *key, lon
     errno = 0;
     long n = strtol(v, &end, 10);
     if (!*v || isspace((unsigned char)*v) || *end || end == v) {
-        set_err(err, errlen, "[%s] %s: \"%s\" is not an integer", section, key, v);
+        err_set(err, errlen, "[%s] %s: \"%s\" is not an integer", section, key, v);
         return -1;
     }
     if (errno == ERANGE || n < min || n > max) {
-        set_err(err, errlen, "[%s] %s: %s is outside %ld..%ld", section, key, v, min, max);
+        err_set(err, errlen, "[%s] %s: %s is outside %ld..%ld", section, key, v, min, max);
         return -1;
     }
     *out = n;
@@ -229,7 +219,7 @@ int conf_get_bool(const struct conf *c, const char *section, const char *key, bo
             return 0;
         }
     }
-    set_err(err, errlen, "[%s] %s: \"%s\" is not a boolean (use true or false)", section, key, v);
+    err_set(err, errlen, "[%s] %s: \"%s\" is not a boolean (use true or false)", section, key, v);
     return -1;
 }
 
@@ -253,7 +243,7 @@ static void parse_err(struct parser *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    set_err(p->err, p->errlen, "%s:%u: %s", p->path, p->line, reason);
+    err_set(p->err, p->errlen, "%s:%u: %s", p->path, p->line, reason);
 }
 
 static bool is_name_char(char ch)
@@ -399,7 +389,7 @@ static struct conf *parse_stream(FILE *f, const char *path, char *err, size_t er
     size_t cap = 0, total = 0;
     ssize_t n;
     if (!p.c) {
-        set_err(err, errlen, "%s: out of memory", path);
+        err_set(err, errlen, "%s: out of memory", path);
         return NULL;
     }
     errno = 0;
@@ -423,7 +413,7 @@ static struct conf *parse_stream(FILE *f, const char *path, char *err, size_t er
             goto fail;
     }
     if (ferror(f)) {
-        set_err(err, errlen, "%s: read failed: %s", path, strerror(errno ? errno : EIO));
+        err_set(err, errlen, "%s: read failed: %s", path, strerror(errno ? errno : EIO));
         goto fail;
     }
     free(line);
@@ -439,28 +429,28 @@ static struct conf *load(const char *path, bool secret, char *err, size_t errlen
     if (err && errlen)
         err[0] = '\0';
     if (!path) {
-        set_err(err, errlen, "(null): no path given");
+        err_set(err, errlen, "(null): no path given");
         return NULL;
     }
     /* Check the file we opened, not the name: no race between stat and open. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        err_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) < 0) {
-        set_err(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        err_set(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         close(fd);
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
+        err_set(err, errlen, "%s: not a regular file", path);
         close(fd);
         return NULL;
     }
     if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "%s: mode %04o gives group or others access; a secrets file must be 0600",
                 path, (unsigned)(st.st_mode & 07777));
         close(fd);
@@ -468,7 +458,7 @@ static struct conf *load(const char *path, bool secret, char *err, size_t errlen
     }
     FILE *f = fdopen(fd, "r");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        err_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         close(fd);
         return NULL;
     }

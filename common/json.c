@@ -6,6 +6,7 @@
  * non-finite floats become null. No file or socket I/O here.
  */
 #include "json.h"
+#include "status.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -17,17 +18,6 @@
 #include "trove_plugin.h"
 #include "wire.h"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) TROVE_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ------------------------------------------------------------ JSON -> tv */
 
@@ -41,17 +31,17 @@ static struct tv *from_json(struct parse *ps, json_t *j, unsigned depth);
 static struct tv *from_string(struct parse *ps, const char *s, size_t len)
 {
     if (len > WIRE_MAX_STRING) {
-        set_err(ps->err, ps->errlen, "string of %zu bytes exceeds limit of %u", len,
+        err_set(ps->err, ps->errlen, "string of %zu bytes exceeds limit of %u", len,
                 WIRE_MAX_STRING);
         return NULL;
     }
     if (memchr(s, '\0', len)) {
-        set_err(ps->err, ps->errlen, "string contains a NUL byte");
+        err_set(ps->err, ps->errlen, "string contains a NUL byte");
         return NULL;
     }
     struct tv *v = tv_strn(s, len);
     if (!v)
-        set_err(ps->err, ps->errlen, "out of memory");
+        err_set(ps->err, ps->errlen, "out of memory");
     return v;
 }
 
@@ -69,11 +59,11 @@ static struct tv *from_object(struct parse *ps, json_t *j, unsigned depth)
         const char *key = json_object_iter_key(it);
         size_t klen = json_object_iter_key_len(it);
         if (strlen(key) != klen) {
-            set_err(ps->err, ps->errlen, "object key contains a NUL byte");
+            err_set(ps->err, ps->errlen, "object key contains a NUL byte");
             goto fail;
         }
         if (klen > WIRE_MAX_STRING) {
-            set_err(ps->err, ps->errlen, "object key of %zu bytes exceeds limit of %u", klen,
+            err_set(ps->err, ps->errlen, "object key of %zu bytes exceeds limit of %u", klen,
                     WIRE_MAX_STRING);
             goto fail;
         }
@@ -87,7 +77,7 @@ static struct tv *from_object(struct parse *ps, json_t *j, unsigned depth)
     }
     return m;
 oom:
-    set_err(ps->err, ps->errlen, "out of memory");
+    err_set(ps->err, ps->errlen, "out of memory");
 fail:
     tv_free(m);
     return NULL;
@@ -107,7 +97,7 @@ static struct tv *from_array(struct parse *ps, json_t *j, unsigned depth)
     }
     return a;
 oom:
-    set_err(ps->err, ps->errlen, "out of memory");
+    err_set(ps->err, ps->errlen, "out of memory");
 fail:
     tv_free(a);
     return NULL;
@@ -120,7 +110,7 @@ static struct tv *from_json(struct parse *ps, json_t *j, unsigned depth)
     case JSON_OBJECT:
     case JSON_ARRAY:
         if (depth >= WIRE_MAX_DEPTH) {
-            set_err(ps->err, ps->errlen, "nesting deeper than %u levels", WIRE_MAX_DEPTH);
+            err_set(ps->err, ps->errlen, "nesting deeper than %u levels", WIRE_MAX_DEPTH);
             return NULL;
         }
         return json_is_object(j) ? from_object(ps, j, depth + 1) : from_array(ps, j, depth + 1);
@@ -143,7 +133,7 @@ static struct tv *from_json(struct parse *ps, json_t *j, unsigned depth)
         break;
     }
     if (!v)
-        set_err(ps->err, ps->errlen, "out of memory");
+        err_set(ps->err, ps->errlen, "out of memory");
     return v;
 }
 
@@ -155,18 +145,18 @@ int json_to_tv(const char *text, struct tv **out, char *err, size_t errlen)
         return -1;
     *out = NULL;
     if (!text) {
-        set_err(err, errlen, "no JSON text");
+        err_set(err, errlen, "no JSON text");
         return -1;
     }
     size_t len = strnlen(text, (size_t)WIRE_MAX_FRAME + 1);
     if (len > WIRE_MAX_FRAME) {
-        set_err(err, errlen, "JSON text exceeds limit of %u bytes", WIRE_MAX_FRAME);
+        err_set(err, errlen, "JSON text exceeds limit of %u bytes", WIRE_MAX_FRAME);
         return -1;
     }
     json_error_t jerr;
     json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!j) {
-        set_err(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+        err_set(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
                 jerr.text);
         return -1;
     }

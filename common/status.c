@@ -4,6 +4,8 @@
  */
 #include "status.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const status_names[] = {
@@ -38,4 +40,14 @@ int status_from_name(const char *name)
         if (status_names[i] && strcmp(status_names[i], name) == 0)
             return (int)i;
     return -1;
+}
+
+void err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -28,17 +28,6 @@ const struct wire_limits wire_default_limits = {
 
 /* ---------------------------------------------------------------- errors */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) TROVE_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* A key quoted into an error message: printable ASCII only, cut at 32. */
 static void printable_key(char *dst, size_t dstlen, const char *key, size_t len)
@@ -75,7 +64,7 @@ static size_t remaining(const struct reader *r)
 static int read_be(struct reader *r, size_t n, uint64_t *out)
 {
     if (remaining(r) < n) {
-        set_err(r->err, r->errlen, "truncated frame");
+        err_set(r->err, r->errlen, "truncated frame");
         return -1;
     }
     uint64_t v = 0;
@@ -101,28 +90,28 @@ static struct tv *decode_value(struct reader *r, unsigned depth);
 static struct tv *decode_bytes(struct reader *r, size_t len, bool is_str)
 {
     if (len > r->lim->max_string) {
-        set_err(r->err, r->errlen, "%s of %zu bytes exceeds limit of %zu",
+        err_set(r->err, r->errlen, "%s of %zu bytes exceeds limit of %zu",
                 is_str ? "string" : "binary", len, r->lim->max_string);
         return NULL;
     }
     if (remaining(r) < len) {
-        set_err(r->err, r->errlen, "truncated frame");
+        err_set(r->err, r->errlen, "truncated frame");
         return NULL;
     }
     const char *s = (const char *)r->p;
     if (is_str) {
         if (memchr(s, '\0', len)) {
-            set_err(r->err, r->errlen, "string contains a NUL byte");
+            err_set(r->err, r->errlen, "string contains a NUL byte");
             return NULL;
         }
         if (!tv_utf8_valid(s, len)) {
-            set_err(r->err, r->errlen, "invalid UTF-8 in string");
+            err_set(r->err, r->errlen, "invalid UTF-8 in string");
             return NULL;
         }
     }
     struct tv *v = is_str ? tv_strn(s, len) : tv_bin(s, len);
     if (!v) {
-        set_err(r->err, r->errlen, "out of memory");
+        err_set(r->err, r->errlen, "out of memory");
         return NULL;
     }
     r->p += len;
@@ -133,14 +122,14 @@ static struct tv *decode_array(struct reader *r, size_t n, unsigned depth)
 {
     /* Every element takes at least one byte. */
     if (n > remaining(r)) {
-        set_err(r->err, r->errlen, "truncated frame: array of %zu elements in %zu bytes", n,
+        err_set(r->err, r->errlen, "truncated frame: array of %zu elements in %zu bytes", n,
                 remaining(r));
         return NULL;
     }
     struct tv *a = tv_array();
     if (!a || (n > 0 && !(a->u.a.items = malloc(n * sizeof(struct tv *))))) {
         tv_free(a);
-        set_err(r->err, r->errlen, "out of memory");
+        err_set(r->err, r->errlen, "out of memory");
         return NULL;
     }
     a->u.a.cap = n;
@@ -173,7 +162,7 @@ static int check_unique_keys(struct reader *r, const struct tv *m)
         return 0;
     const struct tv_pair **sorted = malloc(n * sizeof(*sorted));
     if (!sorted) {
-        set_err(r->err, r->errlen, "out of memory");
+        err_set(r->err, r->errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < n; i++)
@@ -184,7 +173,7 @@ static int check_unique_keys(struct reader *r, const struct tv *m)
         if (compare_pairs(&sorted[i - 1], &sorted[i]) == 0) {
             char shown[40];
             printable_key(shown, sizeof(shown), sorted[i]->key, sorted[i]->key_len);
-            set_err(r->err, r->errlen, "duplicate map key \"%s\"", shown);
+            err_set(r->err, r->errlen, "duplicate map key \"%s\"", shown);
             rc = -1;
             break;
         }
@@ -196,7 +185,7 @@ static int check_unique_keys(struct reader *r, const struct tv *m)
 static int decode_key(struct reader *r, struct tv_pair *pair)
 {
     if (remaining(r) == 0) {
-        set_err(r->err, r->errlen, "truncated frame");
+        err_set(r->err, r->errlen, "truncated frame");
         return -1;
     }
     unsigned char b = *r->p;
@@ -209,30 +198,30 @@ static int decode_key(struct reader *r, struct tv_pair *pair)
         if (read_len(r, (size_t)1 << (b - 0xd9), &len) < 0)
             return -1;
     } else {
-        set_err(r->err, r->errlen, "map key is not a string");
+        err_set(r->err, r->errlen, "map key is not a string");
         return -1;
     }
     if (len > r->lim->max_string) {
-        set_err(r->err, r->errlen, "map key of %zu bytes exceeds limit of %zu", len,
+        err_set(r->err, r->errlen, "map key of %zu bytes exceeds limit of %zu", len,
                 r->lim->max_string);
         return -1;
     }
     if (remaining(r) < len) {
-        set_err(r->err, r->errlen, "truncated frame");
+        err_set(r->err, r->errlen, "truncated frame");
         return -1;
     }
     const char *s = (const char *)r->p;
     if (memchr(s, '\0', len)) {
-        set_err(r->err, r->errlen, "map key contains a NUL byte");
+        err_set(r->err, r->errlen, "map key contains a NUL byte");
         return -1;
     }
     if (!tv_utf8_valid(s, len)) {
-        set_err(r->err, r->errlen, "invalid UTF-8 in map key");
+        err_set(r->err, r->errlen, "invalid UTF-8 in map key");
         return -1;
     }
     pair->key = malloc(len + 1);
     if (!pair->key) {
-        set_err(r->err, r->errlen, "out of memory");
+        err_set(r->err, r->errlen, "out of memory");
         return -1;
     }
     memcpy(pair->key, s, len);
@@ -246,14 +235,14 @@ static struct tv *decode_map(struct reader *r, size_t n, unsigned depth)
 {
     /* Every entry takes at least two bytes: a fixstr key and a value. */
     if (n > remaining(r) / 2) {
-        set_err(r->err, r->errlen, "truncated frame: map of %zu entries in %zu bytes", n,
+        err_set(r->err, r->errlen, "truncated frame: map of %zu entries in %zu bytes", n,
                 remaining(r));
         return NULL;
     }
     struct tv *m = tv_map();
     if (!m || (n > 0 && !(m->u.m.items = calloc(n, sizeof(struct tv_pair))))) {
         tv_free(m);
-        set_err(r->err, r->errlen, "out of memory");
+        err_set(r->err, r->errlen, "out of memory");
         return NULL;
     }
     m->u.m.cap = n;
@@ -286,7 +275,7 @@ static struct tv *decode_int(struct reader *r, size_t n, bool is_signed)
         i = shift ? (int64_t)(u << shift) >> shift : (int64_t)u;
     } else {
         if (u > INT64_MAX) {
-            set_err(r->err, r->errlen, "integer %" PRIu64 " exceeds the int64 range", u);
+            err_set(r->err, r->errlen, "integer %" PRIu64 " exceeds the int64 range", u);
             return NULL;
         }
         i = (int64_t)u;
@@ -314,7 +303,7 @@ static struct tv *decode_float(struct reader *r, size_t n)
 static struct tv *decode_value(struct reader *r, unsigned depth)
 {
     if (remaining(r) == 0) {
-        set_err(r->err, r->errlen, "truncated frame");
+        err_set(r->err, r->errlen, "truncated frame");
         return NULL;
     }
     unsigned char b = *r->p++;
@@ -330,7 +319,7 @@ static struct tv *decode_value(struct reader *r, unsigned depth)
 
     bool is_container = (b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf);
     if (is_container && depth >= r->lim->max_depth) {
-        set_err(r->err, r->errlen, "nesting deeper than %u levels", r->lim->max_depth);
+        err_set(r->err, r->errlen, "nesting deeper than %u levels", r->lim->max_depth);
         return NULL;
     }
 
@@ -362,10 +351,10 @@ static struct tv *decode_value(struct reader *r, unsigned depth)
         return decode_map(r, n, depth + 1);
     case 0xc7: case 0xc8: case 0xc9:
     case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-        set_err(r->err, r->errlen, "extension types are not allowed");
+        err_set(r->err, r->errlen, "extension types are not allowed");
         return NULL;
     case 0xc1:
-        set_err(r->err, r->errlen, "invalid type byte 0xc1");
+        err_set(r->err, r->errlen, "invalid type byte 0xc1");
         return NULL;
     default:
         if (b <= 0x8f)
@@ -373,7 +362,7 @@ static struct tv *decode_value(struct reader *r, unsigned depth)
         return decode_array(r, b & 0x0f, depth + 1);
     }
     if (!v)
-        set_err(r->err, r->errlen, "out of memory");
+        err_set(r->err, r->errlen, "out of memory");
     return v;
 }
 
@@ -388,11 +377,11 @@ int wire_decode(const void *buf, size_t len, const struct wire_limits *lim, stru
         return -1;
     *out = NULL;
     if (len > lim->max_frame) {
-        set_err(err, errlen, "frame of %zu bytes exceeds limit of %zu", len, lim->max_frame);
+        err_set(err, errlen, "frame of %zu bytes exceeds limit of %zu", len, lim->max_frame);
         return -1;
     }
     if (len == 0 || !buf) {
-        set_err(err, errlen, "empty frame");
+        err_set(err, errlen, "empty frame");
         return -1;
     }
     struct reader r = {
@@ -401,11 +390,11 @@ int wire_decode(const void *buf, size_t len, const struct wire_limits *lim, stru
     struct tv *v = decode_value(&r, 0);
     if (!v) {
         if (err && errlen && !err[0])
-            set_err(err, errlen, "out of memory");
+            err_set(err, errlen, "out of memory");
         return -1;
     }
     if (r.p != r.end) {
-        set_err(err, errlen, "trailing bytes after message (%zu)", remaining(&r));
+        err_set(err, errlen, "trailing bytes after message (%zu)", remaining(&r));
         tv_free(v);
         return -1;
     }
@@ -484,15 +473,15 @@ static int check_str(const struct tv *msg, const char *key, size_t min, size_t m
 {
     const struct tv *f = tv_get(msg, key);
     if (!f) {
-        set_err(err, errlen, "missing field \"%s\"", key);
+        err_set(err, errlen, "missing field \"%s\"", key);
         return -1;
     }
     if (f->type != TV_STR) {
-        set_err(err, errlen, "field \"%s\" is %s, not a string", key, tv_type_name(f->type));
+        err_set(err, errlen, "field \"%s\" is %s, not a string", key, tv_type_name(f->type));
         return -1;
     }
     if (f->u.s.len < min || f->u.s.len > max) {
-        set_err(err, errlen, "field \"%s\" must be %zu to %zu bytes, not %zu", key, min, max,
+        err_set(err, errlen, "field \"%s\" must be %zu to %zu bytes, not %zu", key, min, max,
                 f->u.s.len);
         return -1;
     }
@@ -506,11 +495,11 @@ static int check_type(const struct tv *msg, const char *key, enum tv_type type, 
     if (!f) {
         if (!required)
             return 0;
-        set_err(err, errlen, "missing field \"%s\"", key);
+        err_set(err, errlen, "missing field \"%s\"", key);
         return -1;
     }
     if (f->type != type) {
-        set_err(err, errlen, "field \"%s\" is %s, not %s", key, tv_type_name(f->type),
+        err_set(err, errlen, "field \"%s\" is %s, not %s", key, tv_type_name(f->type),
                 tv_type_name(type));
         return -1;
     }
@@ -533,7 +522,7 @@ static int check_reply(const struct tv *msg, char *err, size_t errlen)
         /* Name the nesting so the reason is not mistaken for a top-level field. */
         char inner[200];
         snprintf(inner, sizeof(inner), "%s", err ? err : "");
-        set_err(err, errlen, "error: %s", inner);
+        err_set(err, errlen, "error: %s", inner);
         return -1;
     }
     return 0;
@@ -544,14 +533,14 @@ int wire_check_envelope(const struct tv *msg, char *err, size_t errlen)
     if (err && errlen)
         err[0] = '\0';
     if (!msg || msg->type != TV_MAP) {
-        set_err(err, errlen, "message is %s, not a map", msg ? tv_type_name(msg->type) : "missing");
+        err_set(err, errlen, "message is %s, not a map", msg ? tv_type_name(msg->type) : "missing");
         return -1;
     }
     if (check_type(msg, "v", TV_INT, true, err, errlen) < 0)
         return -1;
     int64_t v = tv_get_int(msg, "v", 0);
     if (v != WIRE_PROTOCOL_VERSION) {
-        set_err(err, errlen, "unsupported protocol version %" PRId64 " (this side speaks %d)", v,
+        err_set(err, errlen, "unsupported protocol version %" PRId64 " (this side speaks %d)", v,
                 WIRE_PROTOCOL_VERSION);
         return -1;
     }
@@ -577,7 +566,7 @@ int wire_check_envelope(const struct tv *msg, char *err, size_t errlen)
         return 0;
     char shown[40];
     printable_key(shown, sizeof(shown), type, strlen(type));
-    set_err(err, errlen, "unknown message type \"%s\"", shown);
+    err_set(err, errlen, "unknown message type \"%s\"", shown);
     return -1;
 }
 

@@ -163,8 +163,8 @@ static bool agent_identity(struct control *c, struct inbound *in, char *instance
         return true;
     warn_agent_traffic(c, "dropped a message under routing id %s from a peer authenticated as %s", instance,
                        user ? user : "(nobody)");
-    /* ROUTER_HANDOVER gave that routing id to this peer: stop routing to it
-     * until the real agent reconnects and speaks. */
+    /* A peer speaking under a routing id its key does not own: stop routing to
+     * that id until the real agent reconnects and speaks. */
     struct agent *a = registry_get(c->registry, instance);
     if (a)
         a->gone = true;
@@ -322,7 +322,12 @@ static int open_agent_socket(struct control *c, char *err, size_t errlen)
         return -1;
     }
     set_common_options(c->agents);
-    set_int(c->agents, ZMQ_ROUTER_HANDOVER, 1);
+    /* No ROUTER_HANDOVER: with it, a peer holding any allowed key could take a
+     * connected instance's routing id and receive its requests until the real
+     * agent spoke again. Without it, a second connection claiming a live id is
+     * refused; a dead agent's connection closes on exit or at the ZMTP
+     * heartbeat timeout, and its reconnect is then admitted. */
+    set_int(c->agents, ZMQ_ROUTER_HANDOVER, 0);
     set_int(c->agents, ZMQ_HEARTBEAT_IVL, HEARTBEAT_IVL_MS);
     set_int(c->agents, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS);
     set_int(c->agents, ZMQ_HEARTBEAT_TTL, HEARTBEAT_TTL_MS);

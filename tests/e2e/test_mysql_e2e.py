@@ -98,6 +98,27 @@ def test_agent_key_must_be_in_the_allow_list():
         check(control.ctl("ping", "second").ok, "the same agent code with an allowed key does not work")
 
 
+def test_allowed_key_cannot_take_over_another_instance():
+    with harness.Env() as env:
+        server, control, agent, (impostor,) = bring_up(env, [("other", True)])
+        # The impostor holds a valid key (allowed as "other") but claims "shop-db".
+        with open(impostor.config) as f:
+            text = f.read()
+        with open(impostor.config, "w") as f:
+            # ...and manages nothing: any request it executed would fail
+            f.write(text.replace("instance_id = other", "instance_id = shop-db")
+                    .replace(f"port = {server.port}", "port = 1"))
+        impostor.serve()
+        harness.wait_for(lambda: "handshake" in impostor.proc.log_tail() or "serving" in impostor.proc.log_tail(),
+                         10, "impostor started")
+        for i in range(5):
+            r = control.ctl("database-create", "shop-db", f"db{i}")
+            check(r.ok, f"requests for shop-db failed while an impostor tried its id: {r.code}: {r.message}")
+        check({f"db{i}" for i in range(5)} <= server.databases(), "requests for shop-db did not reach its agent")
+        check("request" not in impostor.proc.log_tail(200), "the impostor received shop-db's requests")
+        check(control.instance("shop-db").get("connected"), "the real agent lost its instance")
+
+
 def test_root_enable_show_disable():
     with harness.Env() as env:
         server, control, _, _ = bring_up(env)

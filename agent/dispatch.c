@@ -203,8 +203,8 @@ static int op_user_show(struct agent *a, struct trove_call *call, const struct t
     struct tv *users = tv_get(call->result, "users");
     if (!users || users->type != TV_ARRAY || users->u.a.len == 0)
         return call_fail(call, TROVE_ENOTFOUND, "user %s does not exist", u.name);
-    struct tv *one = tv_copy(users->u.a.items[0]), *fresh = tv_map();
-    if (!one || !fresh || tv_set(fresh, "user", one)) {
+    struct tv *fresh = tv_map();
+    if (!fresh || tv_set(fresh, "user", tv_copy(users->u.a.items[0]))) {   /* tv_set frees on failure */
         tv_free(fresh);
         return call_fail(call, TROVE_EINTERNAL, "out of memory");
     }

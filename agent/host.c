@@ -6,7 +6,6 @@
 #include "host.h"
 
 #include <stdarg.h>
-#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>

@@ -29,8 +29,7 @@ static int check_create(struct pg *pg, struct trove_call *call, PGconn *c, const
     bool ok = false;
     int rc;
     if (db->owner) {
-        if ((rc = pg_check_name(pg, call, PG_ROLE, db->owner)) != TROVE_OK ||
-            (rc = pg_check_unprotected(pg, call, PG_ROLE, db->owner)) != TROVE_OK ||
+        if ((rc = pg_check_managed(pg, call, PG_ROLE, db->owner)) != TROVE_OK ||
             (rc = pg_role_exists(pg, call, c, db->owner, &ok)) != TROVE_OK)
             return rc;
         if (!ok)
@@ -74,9 +73,7 @@ static char *create_sql(struct pg *pg, struct trove_call *call, PGconn *c, const
 int pg_database_create(void *self, struct trove_call *call, const struct trove_database *db)
 {
     struct pg *pg = self;
-    int rc = pg_check_name(pg, call, PG_DATABASE, db->name);
-    if (rc == TROVE_OK)
-        rc = pg_check_unprotected(pg, call, PG_DATABASE, db->name);
+    int rc = pg_check_managed(pg, call, PG_DATABASE, db->name);
     if (rc != TROVE_OK)
         return rc;
     PGconn *c = pg_connect(pg, call, NULL);
@@ -110,9 +107,7 @@ out:
 int pg_database_delete(void *self, struct trove_call *call, const struct trove_database *db)
 {
     struct pg *pg = self;
-    int rc = pg_check_name(pg, call, PG_DATABASE, db->name);
-    if (rc == TROVE_OK)
-        rc = pg_check_unprotected(pg, call, PG_DATABASE, db->name);
+    int rc = pg_check_managed(pg, call, PG_DATABASE, db->name);
     if (rc != TROVE_OK)
         return rc;
     PGconn *c = pg_connect(pg, call, NULL);

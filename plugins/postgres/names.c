@@ -32,7 +32,7 @@ static bool valid_utf8(const unsigned char *s)
     return true;
 }
 
-int pg_check_name(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name)
+static int check_name(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name)
 {
     const char *what = kind_name(kind);
     if (!name || !name[0])
@@ -63,7 +63,7 @@ bool pg_is_protected(struct pg *pg, enum pg_object kind, const char *name)
     return strcmp(name, "template0") == 0 || strcmp(name, "template1") == 0 || strcmp(name, pg->database) == 0;
 }
 
-int pg_check_unprotected(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name)
+static int check_unprotected(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name)
 {
     if (!pg_is_protected(pg, kind, name))
         return TROVE_OK;
@@ -72,6 +72,12 @@ int pg_check_unprotected(struct pg *pg, struct trove_call *call, enum pg_object 
                            name);
     return pg->h->fail(call, TROVE_ECONFLICT, "%s \"%s\" is a system object and cannot be managed through the API",
                        kind_name(kind), name);
+}
+
+int pg_check_managed(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name)
+{
+    int rc = check_name(pg, call, kind, name);
+    return rc == TROVE_OK ? check_unprotected(pg, call, kind, name) : rc;
 }
 
 int pg_check_password(struct pg *pg, struct trove_call *call, const char *password)

@@ -70,10 +70,10 @@ int pg_query_bool(struct pg *pg, struct trove_call *call, PGconn *c, const char 
 /* ---- names.c: validation ---------------------------------------------- */
 
 enum pg_object { PG_ROLE, PG_DATABASE };
-/* PostgreSQL's name rules plus the plugin's reserved names. */
-int pg_check_name(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name);
-/* TROVE_ECONFLICT when the role/database is a system object. */
-int pg_check_unprotected(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name);
+/* A role or database the API may manage: PostgreSQL's name rules and the
+ * plugin's reserved names (TROVE_EINVAL), then not a system object
+ * (TROVE_ECONFLICT). */
+int pg_check_managed(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name);
 bool pg_is_protected(struct pg *pg, enum pg_object kind, const char *name);
 int pg_check_password(struct pg *pg, struct trove_call *call, const char *password);
 

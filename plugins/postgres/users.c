@@ -45,14 +45,9 @@ char *pg_password_clause(struct pg *pg, struct trove_call *call, PGconn *c, cons
 
 static int check_user_request(struct pg *pg, struct trove_call *call, const struct trove_user *user)
 {
-    int rc = pg_check_name(pg, call, PG_ROLE, user->name);
-    if (rc == TROVE_OK)
-        rc = pg_check_unprotected(pg, call, PG_ROLE, user->name);
-    for (size_t i = 0; rc == TROVE_OK && i < user->n_databases; i++) {
-        rc = pg_check_name(pg, call, PG_DATABASE, user->databases[i]);
-        if (rc == TROVE_OK)
-            rc = pg_check_unprotected(pg, call, PG_DATABASE, user->databases[i]);
-    }
+    int rc = pg_check_managed(pg, call, PG_ROLE, user->name);
+    for (size_t i = 0; rc == TROVE_OK && i < user->n_databases; i++)
+        rc = pg_check_managed(pg, call, PG_DATABASE, user->databases[i]);
     return rc;
 }
 
@@ -185,9 +180,7 @@ static int disown_everywhere(struct pg *pg, struct trove_call *call, PGconn *c, 
 int pg_user_delete(void *self, struct trove_call *call, const struct trove_user *user)
 {
     struct pg *pg = self;
-    int rc = pg_check_name(pg, call, PG_ROLE, user->name);
-    if (rc == TROVE_OK)
-        rc = pg_check_unprotected(pg, call, PG_ROLE, user->name);
+    int rc = pg_check_managed(pg, call, PG_ROLE, user->name);
     if (rc != TROVE_OK)
         return rc;
     PGconn *c = pg_connect(pg, call, NULL);

@@ -396,17 +396,11 @@ static int op_backup_restore(struct agent *a, struct trove_call *call, const str
     return backup_op_restore(a, call, args);
 }
 
+/* The result keeps the plugin's "meta" (start position) beside the record. */
 static int op_repl_snapshot(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
 {
     (void)ar;
-    int rc = backup_op_create(a, call, args, true);
-    if (rc == TROVE_OK) {
-        const struct tv *rec = tv_get(call->result, "backup");
-        const struct tv *meta = rec ? tv_get(rec, "meta") : NULL;
-        if (meta)
-            tv_set(call->result, "meta", tv_copy(meta));
-    }
-    return rc;
+    return backup_op_create(a, call, args, true);
 }
 
 static int op_repl_attach(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)

@@ -87,23 +87,6 @@ const char *call_message(const struct trove_call *call, int status)
     return status_name(status);
 }
 
-static void host_log(enum trove_log_level level, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_vmsg(level, fmt, ap);
-    va_end(ap);
-}
-
-static int host_fail(struct trove_call *call, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    call_vfail(call, status, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
 static void host_progress(struct trove_call *call, int percent, const char *fmt, ...)
 {
     char msg[512];
@@ -276,8 +259,8 @@ static const struct trove_host services = {
     .abi_major = TROVE_ABI_MAJOR,
     .abi_minor = TROVE_ABI_MINOR,
     .size = sizeof(struct trove_host),
-    .log = host_log,
-    .fail = host_fail,
+    .log = log_msg,
+    .fail = call_fail,
     .progress = host_progress,
     .cancelled = host_cancelled,
     .emit_user = host_emit_user,

@@ -167,7 +167,12 @@ static int ensure_file(struct my_plugin *p, struct trove_call *call, const char 
 int server_write_config(struct my_plugin *p, struct trove_call *call)
 {
     struct my_settings *s = &p->s;
+    /* Its own tmpdir: servers sharing /tmp collide on temporary table files. */
+    char tmpdir[4200];
+    snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", s->run_dir);
     int rc = make_dir(p, call, s->run_dir, 0750);
+    if (rc == TROVE_OK)
+        rc = make_dir(p, call, tmpdir, 0700);
     if (rc == TROVE_OK)
         rc = ensure_file(p, call, s->overrides_file, "[mariadbd]\n");
     if (rc == TROVE_OK)
@@ -181,6 +186,7 @@ int server_write_config(struct my_plugin *p, struct trove_call *call)
             s->port, s->bind_address);
     sb_addf(&f, "pid-file=\"%s\"\nlog-error=\"%s\"\nuser=%s\nserver-id=%ld\n", s->pid_file, s->log_error,
             s->server_user, s->server_id);
+    sb_addf(&f, "tmpdir=\"%s\"\n", tmpdir);
     sb_addf(&f, "log-bin=%s\nrelay-log=mariadb-relay-bin\nbinlog-format=ROW\nlog-slave-updates=ON\n", s->log_bin);
     sb_add(&f, "skip-name-resolve\n");
     sb_addf(&f, "!include %s\n!include %s\n", s->overrides_file, s->role_file);

@@ -26,6 +26,7 @@ port={port}
 bind-address=127.0.0.1
 pid-file="{pid}"
 log-error="{log}"
+tmpdir="{tmp}"
 user=root
 server-id={server_id}
 log-bin=mariadb-bin
@@ -95,9 +96,11 @@ class MysqlServer:
             if not os.path.exists(path):
                 with open(path, "w") as f:
                     f.write("[mariadbd]\n")
+        tmp = os.path.join(self.run_dir, "tmp")
+        os.makedirs(tmp, mode=0o700, exist_ok=True)
         with open(os.path.join(self.run_dir, "my.cnf"), "w") as f:
             f.write(MY_CNF.format(datadir=self.datadir, socket=self.socket, port=self.port, pid=self.pid_file,
-                                  log=self.log, server_id=self.server_id,
+                                  log=self.log, tmp=tmp, server_id=self.server_id,
                                   overrides=os.path.join(self.run_dir, "overrides.cnf"),
                                   role=os.path.join(self.run_dir, "role.cnf")))
 

@@ -72,7 +72,7 @@ void broker_forward(struct control *c, const void *rid, size_t rid_len, const ch
                     const char *op, int64_t timeout_ms, const void *frame, size_t frame_len)
 {
     int64_t now = monotonic_ms();
-    struct agent *a = registry_get(c->registry, instance);
+    struct agent *a = agents_get(c->agent_table, instance);
     if (!a || !agent_connected(a, now)) {
         reply_error(c, rid, rid_len, id, TROVE_EUNAVAIL, "instance %s is not connected", instance);
         return;

@@ -60,7 +60,7 @@ void conductor_hello(struct control *c, const char *instance, const struct tv *m
 {
     char err[160];
     const char *claimed = tv_get_str(msg, "instance");
-    int64_t heartbeat_ms = tv_get_int(msg, "heartbeat_ms", REGISTRY_DEFAULT_HEARTBEAT_MS);
+    int64_t heartbeat_ms = tv_get_int(msg, "heartbeat_ms", AGENTS_DEFAULT_HEARTBEAT_MS);
 
     if (check_fields(msg, hello_rules, sizeof hello_rules / sizeof hello_rules[0], err, sizeof err) != 0 ||
         check_string_array(msg, "capabilities", err, sizeof err) != 0 ||
@@ -78,7 +78,7 @@ void conductor_hello(struct control *c, const char *instance, const struct tv *m
         return;
     }
     struct tv *copy = tv_copy(msg);
-    struct agent *a = copy ? registry_alive(c->registry, instance, monotonic_ms()) : NULL;
+    struct agent *a = copy ? agents_alive(c->agent_table, instance, monotonic_ms()) : NULL;
     if (!a) {
         tv_free(copy);
         log_error("out of memory recording hello from %s", instance);
@@ -105,9 +105,9 @@ void conductor_heartbeat(struct control *c, const char *instance, const struct t
     }
     int64_t now = monotonic_ms();
     struct tv *copy = tv_copy(msg);
-    struct agent *a = registry_get(c->registry, instance);
+    struct agent *a = agents_get(c->agent_table, instance);
     bool was_connected = a && agent_connected(a, now);
-    a = copy ? registry_alive(c->registry, instance, now) : NULL;
+    a = copy ? agents_alive(c->agent_table, instance, now) : NULL;
     if (!a) {
         tv_free(copy);
         log_error("out of memory recording a heartbeat from %s", instance);
@@ -122,7 +122,7 @@ void conductor_heartbeat(struct control *c, const char *instance, const struct t
 
 void conductor_bye(struct control *c, const char *instance)
 {
-    struct agent *a = registry_get(c->registry, instance);
+    struct agent *a = agents_get(c->agent_table, instance);
     if (a) {
         a->gone = true;
         log_info("agent %s said goodbye", instance);

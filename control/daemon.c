@@ -165,7 +165,7 @@ static bool agent_identity(struct control *c, struct inbound *in, char *instance
                        user ? user : "(nobody)");
     /* A peer speaking under a routing id its key does not own: stop routing to
      * that id until the real agent reconnects and speaks. */
-    struct agent *a = registry_get(c->registry, instance);
+    struct agent *a = agents_get(c->agent_table, instance);
     if (a)
         a->gone = true;
     return false;
@@ -373,11 +373,11 @@ static int open_everything(struct control *c, char *err, size_t errlen)
 {
     const struct control_config *cfg = c->cfg;
 
-    c->registry = registry_new();
+    c->agent_table = agents_new();
     c->pending = table_new(free);
     c->routes = table_new(free);
     c->zmq_context = zmq_ctx_new();
-    if (!c->registry || !c->pending || !c->routes || task_cache_init(&c->done) != 0 || !c->zmq_context) {
+    if (!c->agent_table || !c->pending || !c->routes || task_cache_init(&c->done) != 0 || !c->zmq_context) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -410,7 +410,7 @@ static void close_everything(struct control *c)
     if (c->zmq_context)
         zmq_ctx_term(c->zmq_context);
     allowlist_free(c->allow);
-    registry_free(c->registry);
+    agents_free(c->agent_table);
     table_free(c->pending);
     table_free(c->routes);
     task_cache_free(&c->done);

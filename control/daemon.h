@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agents.h"
 #include "allowlist.h"
 #include "config.h"
-#include "registry.h"
 #include "table.h"
 #include "timing.h"
 #include "trove_plugin.h"
@@ -40,7 +40,7 @@ struct control {
     void *clients;                   /* ROUTER for trovectl / libtrove-control */
     struct zap zap;
     struct allowlist *allow;         /* NULL in plain-text mode */
-    struct registry *registry;
+    struct agents *agent_table;      /* agents heard from (in memory) */
     struct table *pending;           /* instance \0 id -> struct pending (awaiting an agent reply) */
     struct table *routes;            /* instance \0 id -> struct task_route (running tasks) */
     struct task_cache done;

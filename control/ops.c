@@ -41,7 +41,7 @@ static struct tv *op_ping(struct control *c, const struct tv *args, char *err, s
 static struct tv *op_instances(struct control *c, const struct tv *args, char *err, size_t errlen, int *status)
 {
     (void)args, (void)err, (void)errlen, (void)status;
-    return wrap("instances", registry_describe(c->registry, monotonic_ms()));
+    return wrap("instances", agents_describe(c->agent_table, monotonic_ms()));
 }
 
 static struct tv *op_instance(struct control *c, const struct tv *args, char *err, size_t errlen, int *status)
@@ -52,7 +52,7 @@ static struct tv *op_instance(struct control *c, const struct tv *args, char *er
         snprintf(err, errlen, "args.instance (string) is required");
         return NULL;
     }
-    struct agent *a = registry_get(c->registry, instance);
+    struct agent *a = agents_get(c->agent_table, instance);
     if (!a) {
         *status = TROVE_ENOTFOUND;
         snprintf(err, errlen, "no agent for instance %.64s has connected", instance);

@@ -1,16 +1,16 @@
 /*
- * registry.c - the in-memory table of agents. Entries are created by the
+ * agents.c - the in-memory table of agents. Entries are created by the
  * conductor when an authenticated agent speaks and are kept (as
  * disconnected) after it leaves, so `trovectl list` shows what went away.
  */
-#include "registry.h"
+#include "agents.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "table.h"
 
-struct registry {
+struct agents {
     struct table *agents;   /* instance id -> struct agent */
 };
 
@@ -22,9 +22,9 @@ static void agent_free(void *p)
     free(a);
 }
 
-struct registry *registry_new(void)
+struct agents *agents_new(void)
 {
-    struct registry *r = calloc(1, sizeof *r);
+    struct agents *r = calloc(1, sizeof *r);
     if (r && !(r->agents = table_new(agent_free))) {
         free(r);
         return NULL;
@@ -32,7 +32,7 @@ struct registry *registry_new(void)
     return r;
 }
 
-void registry_free(struct registry *r)
+void agents_free(struct agents *r)
 {
     if (!r)
         return;
@@ -40,20 +40,20 @@ void registry_free(struct registry *r)
     free(r);
 }
 
-struct agent *registry_get(struct registry *r, const char *instance)
+struct agent *agents_get(struct agents *r, const char *instance)
 {
     return table_get(r->agents, instance, strlen(instance));
 }
 
-struct agent *registry_alive(struct registry *r, const char *instance, int64_t now)
+struct agent *agents_alive(struct agents *r, const char *instance, int64_t now)
 {
-    struct agent *a = registry_get(r, instance);
+    struct agent *a = agents_get(r, instance);
     if (!a) {
         size_t len = strlen(instance);
         if (len > INSTANCE_ID_MAX || !(a = calloc(1, sizeof *a)))
             return NULL;
         memcpy(a->instance, instance, len + 1);
-        a->heartbeat_ms = REGISTRY_DEFAULT_HEARTBEAT_MS;
+        a->heartbeat_ms = AGENTS_DEFAULT_HEARTBEAT_MS;
         if (table_put(r->agents, instance, len, a) != 0)
             return NULL;
     }
@@ -64,7 +64,7 @@ struct agent *registry_alive(struct registry *r, const char *instance, int64_t n
 
 bool agent_connected(const struct agent *a, int64_t now)
 {
-    return !a->gone && now - a->last_alive_ms <= REGISTRY_MISSED_HEARTBEATS * a->heartbeat_ms;
+    return !a->gone && now - a->last_alive_ms <= AGENTS_MISSED_HEARTBEATS * a->heartbeat_ms;
 }
 
 /* Copy field `key` of src (when present) into dst; 0 or -1 on no memory. */
@@ -129,7 +129,7 @@ static int by_instance(const void *x, const void *y)
     return strcmp((*a)->instance, (*b)->instance);
 }
 
-struct tv *registry_describe(const struct registry *r, int64_t now)
+struct tv *agents_describe(const struct agents *r, int64_t now)
 {
     struct describe_walk w = {calloc(table_count(r->agents) + 1, sizeof *w.list), 0};
     struct tv *arr = tv_array();

@@ -1,11 +1,11 @@
 /*
- * registry.h - the agents this control plane has heard from: their hello
+ * agents.h - the agents this control plane has heard from: their hello
  * (plugin, ABI, capabilities), their last heartbeat (state, role, position)
  * and when they were last alive. In memory only; it owns copies of the
  * messages it keeps and never touches sockets.
  */
-#ifndef TROVE_CONTROL_REGISTRY_H
-#define TROVE_CONTROL_REGISTRY_H
+#ifndef TROVE_CONTROL_AGENTS_H
+#define TROVE_CONTROL_AGENTS_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,8 +13,8 @@
 #include "allowlist.h"
 #include "value.h"
 
-#define REGISTRY_DEFAULT_HEARTBEAT_MS 5000
-#define REGISTRY_MISSED_HEARTBEATS 3   /* stale after this many intervals without one */
+#define AGENTS_DEFAULT_HEARTBEAT_MS 5000
+#define AGENTS_MISSED_HEARTBEATS 3   /* stale after this many intervals without one */
 
 struct agent {
     char instance[INSTANCE_ID_MAX + 1];
@@ -26,16 +26,16 @@ struct agent {
     struct tv *heartbeat;       /* last heartbeat message, or NULL */
 };
 
-struct registry;
+struct agents;
 
-struct registry *registry_new(void);
-void registry_free(struct registry *r);
+struct agents *agents_new(void);
+void agents_free(struct agents *r);
 /* The agent, or NULL if never heard from. */
-struct agent *registry_get(struct registry *r, const char *instance);
+struct agent *agents_get(struct agents *r, const char *instance);
 /* Get or create the agent and mark it alive at `now`. NULL on no memory. */
-struct agent *registry_alive(struct registry *r, const char *instance, int64_t now);
+struct agent *agents_alive(struct agents *r, const char *instance, int64_t now);
 
-/* Connected: alive within REGISTRY_MISSED_HEARTBEATS intervals and not gone.
+/* Connected: alive within AGENTS_MISSED_HEARTBEATS intervals and not gone.
  * Requests are routed only to connected agents. */
 bool agent_connected(const struct agent *a, int64_t now);
 
@@ -44,6 +44,6 @@ bool agent_connected(const struct agent *a, int64_t now);
  *  last_heartbeat_ms_ago}; NULL on no memory. */
 struct tv *agent_describe(const struct agent *a, int64_t now);
 /* An array of agent_describe() maps sorted by instance id; NULL on no memory. */
-struct tv *registry_describe(const struct registry *r, int64_t now);
+struct tv *agents_describe(const struct agents *r, int64_t now);
 
 #endif

@@ -3,7 +3,7 @@
  * descriptors polled together (zmq_poll), plus one-shot timers. Modules add
  * what they need to watch (the agent ROUTER, the client socket, the REST
  * API's epoll descriptor) and get called back on the loop thread. It knows
- * nothing of what the callbacks do.
+ * nothing of what the callbacks do. Single-threaded but for loop_post.
  */
 #ifndef TROVE_CONTROL_LOOP_H
 #define TROVE_CONTROL_LOOP_H
@@ -39,6 +39,13 @@ void loop_timer_arm(struct loop_timer *t, int64_t delay_ms);
 void loop_timer_disarm(struct loop_timer *t);
 bool loop_timer_armed(const struct loop_timer *t);
 void loop_timer_free(struct loop_timer *t);
+
+/*
+ * Run fn(ctx) on the loop thread soon. The only call here that other
+ * threads may make (work done off the loop, such as provisioning, hands its
+ * outcome back this way). 0, or -1 on no memory (fn is not called).
+ */
+int loop_post(struct loop *l, loop_timer_fn fn, void *ctx);
 
 /* Run until loop_stop. 0, or -1 when polling fails (logged). */
 int loop_run(struct loop *l);

@@ -25,9 +25,10 @@ struct tasks;
 #define TASKS_FINISHED_KEEP 1024                      /* finished tasks kept in memory (the registry keeps all) */
 #define TASKS_FINISHED_TTL_MS (3600 * 1000L)
 
-enum task_state { TASK_RUNNING, TASK_SUCCEEDED, TASK_FAILED };
+enum task_state { TASK_RUNNING, TASK_COMPLETED, TASK_FAILED };
 
-/* "running", "succeeded", "failed"; task_state_from_name -1 if unknown. */
+/* "running", "completed", "failed" (the registry's RUNNING, COMPLETED, FAILED);
+ * task_state_from_name: -1 if unknown. */
 const char *task_state_name(enum task_state s);
 int task_state_from_name(const char *name);
 
@@ -97,7 +98,7 @@ int tasks_watch(struct tasks *t, const char *id, control_event_fn on_event, void
 const char *tasks_running_on(const struct tasks *t, const char *instance);
 /*
  * {id, tenant, instance, op, state, percent, message, created_at, updated_at,
- *  result (succeeded), error {code, message} (failed)}; times are Unix ms.
+ *  result (completed), error {code, message} (failed)}; times are Unix ms.
  * NULL when unknown (or kept by nobody any more) or on no memory.
  */
 struct tv *tasks_describe(const struct tasks *t, const char *id);

@@ -51,6 +51,8 @@ struct control_request {
     /* Optional. */
     const char *id;            /* request id, 1-64 bytes (idempotency key); NULL: the core makes one */
     control_event_fn on_event; /* NULL: the caller does not follow task events */
+    const char *task;          /* the running task this request is a step of: exempt from the
+                                  one-task-per-instance rule (NULL: none) */
 };
 
 /* Ids the core makes: 32 hex digits. */
@@ -62,6 +64,14 @@ struct control_request {
  * instance not connected or not the tenant's) come through the reply as a
  * status, not as -1. Returns 0, or -1 only when reply is NULL or the core
  * is shutting down (nothing is called then).
+ *
+ * Routing: a control op of the catalogue goes to its registered handler
+ * (args checked against its schema first). Any other op needs an instance
+ * and goes to that instance's agent, which checks the arguments (an op the
+ * catalogue does not know is forwarded too for the operator, tenant NULL,
+ * so a newer agent stays reachable; a tenant may only use catalogue ops).
+ * A long agent op is refused with TROVE_ECONFLICT while another task runs
+ * on the instance, unless req->task names that task.
  */
 int control_submit(struct control_core *core, const struct control_request *req, control_reply_fn reply,
                    void *user);
@@ -95,7 +105,7 @@ typedef int (*core_access_fn)(void *ctx, const char *tenant, bool admin, const c
 void core_set_access(struct control_core *core, core_access_fn fn, void *ctx);
 
 struct core_config {
-    struct rpc *rpc;                  /* the agent socket */
+    struct rpc *rpc;                  /* the agent socket (or later, core_set_rpc) */
     struct tasks *tasks;              /* requests in flight and tasks */
     struct agents *agents;            /* who is connected */
     int64_t request_timeout_ms;       /* default for timeout_ms 0 */
@@ -103,6 +113,9 @@ struct core_config {
 
 /* NULL on no memory. The core borrows everything in cfg. */
 struct control_core *core_new(const struct core_config *cfg);
+/* rpc's messages reach the core through the conductor, so the core exists
+ * before rpc opens: hand it rpc here, before the loop runs. */
+void core_set_rpc(struct control_core *core, struct rpc *rpc);
 /* Answer `cancelled` to every request still waiting, then refuse new ones. */
 void core_shutdown(struct control_core *core);
 void core_free(struct control_core *core);

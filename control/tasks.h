@@ -66,7 +66,9 @@ bool tasks_agent_reply(struct tasks *t, const char *instance, const struct tv *r
  * recorded too. Returns true when the event was a task.done that is now
  * recorded, so the core may acknowledge it. */
 bool tasks_agent_event(struct tasks *t, const char *instance, const struct tv *event);
-/* Answer `cancelled` to every pending request and fail nothing else. */
+/* Shutdown: answer `cancelled` (with why) to every pending request and end
+ * every watch with a last event saying so; task states are unchanged (a
+ * restarted control plane picks them up). */
 void tasks_cancel_pending(struct tasks *t, const char *why);
 
 /* ---------------------------------------------------------- control-level tasks */

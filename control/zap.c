@@ -19,10 +19,11 @@
 
 enum { F_VERSION, F_REQUEST_ID, F_DOMAIN, F_ADDRESS, F_IDENTITY, F_MECHANISM, F_CREDENTIALS };
 
-int zap_start(struct zap *z, void *zmq_context, const struct allowlist *allow)
+int zap_start(struct zap *z, void *zmq_context, zap_lookup_fn lookup, void *lookup_ctx)
 {
     memset(z, 0, sizeof *z);
-    z->allow = allow;
+    z->lookup = lookup;
+    z->lookup_ctx = lookup_ctx;
     z->refusals = (struct log_limit){ZAP_WARN_WINDOW_MS, ZAP_WARN_PER_WINDOW, "agent handshakes refused", 0, 0, 0};
     z->socket = zmq_socket(zmq_context, ZMQ_REP);
     if (!z->socket)
@@ -113,7 +114,7 @@ void zap_handle(struct zap *z)
             why = "malformed CURVE key";
         else if (!zmq_z85_encode(key, zmq_msg_data(&frames[F_CREDENTIALS]), 32))
             why = "malformed CURVE key";
-        else if (!(instance = allowlist_instance_for_key(z->allow, key)))
+        else if (!(instance = z->lookup(z->lookup_ctx, key)))
             why = "key not in the allow-list";
     }
 

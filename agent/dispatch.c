@@ -1,7 +1,7 @@
 /*
- * dispatch.c - one row per protocol op: which slot it needs, whether it is
- * long, and a handler that checks arguments, builds the ABI structs and
- * calls the plugin. Results the host owns (pagination, backup records) are
+ * dispatch.c - a handler per protocol op of the catalogue (common/ops.h,
+ * which says which slot it needs, whether it is long and its arguments):
+ * it builds the ABI structs from the checked arguments and calls the plugin. Results the host owns (pagination, backup records) are
  * shaped here and in backup.c, the same for every datastore.
  */
 #include "dispatch.h"
@@ -14,16 +14,9 @@
 #include "backup.h"
 #include "config_check.h"
 #include "log.h"
+#include "ops.h"
 
 typedef int (*op_fn)(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar);
-typedef bool (*has_fn)(const struct trove_plugin *vt);
-
-struct op_def {
-    const char *name;
-    bool is_long;
-    has_fn available;
-    op_fn run;
-};
 
 #define P(a) ((a)->plugin.vt)
 #define SELF(a) ((a)->plugin.self)
@@ -502,92 +495,47 @@ static int op_repl_compare(struct agent *a, struct trove_call *call, const struc
 
 /* ------------------------------------------------------------ the table */
 
-#define HAS(slot) \
-    static bool has_##slot(const struct trove_plugin *vt) { return TROVE_PLUGIN_HAS(vt, slot); }
-HAS(prepare) HAS(start) HAS(stop) HAS(restart)
-HAS(user_create) HAS(user_delete) HAS(user_list) HAS(user_show) HAS(user_grant) HAS(user_revoke)
-HAS(user_access) HAS(user_set_password) HAS(root_enable) HAS(root_disable) HAS(root_show)
-HAS(database_create) HAS(database_delete) HAS(database_list)
-HAS(config_schema) HAS(config_reset) HAS(config_show)
-HAS(backup_restore) HAS(repl_snapshot) HAS(repl_attach) HAS(repl_detach) HAS(repl_promote)
-HAS(repl_demote) HAS(repl_set_read_only) HAS(repl_position) HAS(repl_wait) HAS(repl_status) HAS(repl_compare)
+/* The catalogue (common/ops.h) names each op's slot, kind and arguments;
+ * here each op gets its handler, op_<ident>. */
+#define HANDLER_ROW(ident, name, slot, kind, args) [OPS_##ident] = op_##ident,
+static const op_fn handlers[OPS_AGENT_COUNT] = {TROVE_AGENT_OPS(HANDLER_ROW)};
+#undef HANDLER_ROW
 
-static bool always(const struct trove_plugin *vt) { (void)vt; return true; }
-static bool has_config_apply(const struct trove_plugin *vt)
+/* Availability beyond the op's own slot. */
+static bool slots_available(const struct trove_plugin *vt, const struct ops_def *op)
 {
-    return TROVE_PLUGIN_HAS(vt, config_apply) && TROVE_PLUGIN_HAS(vt, config_schema);
-}
-static bool has_backup_create(const struct trove_plugin *vt) { return TROVE_PLUGIN_HAS(vt, backup_create); }
-static bool has_backups(const struct trove_plugin *vt)
-{
-    return TROVE_PLUGIN_HAS(vt, backup_create) || TROVE_PLUGIN_HAS(vt, repl_snapshot);
-}
-
-static const struct op_def ops[] = {
-    {"ping", false, always, op_ping},
-    {"status", false, always, op_status},
-    {"prepare", true, has_prepare, op_prepare},
-    {"start", false, has_start, op_start},
-    {"stop", false, has_stop, op_stop},
-    {"restart", true, has_restart, op_restart},
-    {"user.create", false, has_user_create, op_user_create},
-    {"user.delete", false, has_user_delete, op_user_delete},
-    {"user.list", false, has_user_list, op_user_list},
-    {"user.show", false, has_user_show, op_user_show},
-    {"user.grant", false, has_user_grant, op_user_grant},
-    {"user.revoke", false, has_user_revoke, op_user_revoke},
-    {"user.access", false, has_user_access, op_user_access},
-    {"user.password", false, has_user_set_password, op_user_password},
-    {"root.enable", false, has_root_enable, op_root_enable},
-    {"root.disable", false, has_root_disable, op_root_disable},
-    {"root.show", false, has_root_show, op_root_show},
-    {"database.create", false, has_database_create, op_database_create},
-    {"database.delete", false, has_database_delete, op_database_delete},
-    {"database.list", false, has_database_list, op_database_list},
-    {"config.schema", false, has_config_schema, op_config_schema},
-    {"config.validate", false, has_config_schema, op_config_validate},
-    {"config.apply", false, has_config_apply, op_config_apply},
-    {"config.reset", false, has_config_reset, op_config_reset},
-    {"config.show", false, has_config_show, op_config_show},
-    {"backup.create", true, has_backup_create, op_backup_create},
-    {"backup.list", false, has_backups, op_backup_list},
-    {"backup.show", false, has_backups, op_backup_show},
-    {"backup.delete", false, has_backups, op_backup_delete},
-    {"backup.restore", true, has_backup_restore, op_backup_restore},
-    {"replication.snapshot", true, has_repl_snapshot, op_repl_snapshot},
-    {"replication.attach", true, has_repl_attach, op_repl_attach},
-    {"replication.detach", false, has_repl_detach, op_repl_detach},
-    {"replication.promote", false, has_repl_promote, op_repl_promote},
-    {"replication.demote", true, has_repl_demote, op_repl_demote},
-    {"replication.read_only", false, has_repl_set_read_only, op_repl_read_only},
-    {"replication.position", false, has_repl_position, op_repl_position},
-    {"replication.wait", false, has_repl_wait, op_repl_wait},
-    {"replication.status", false, has_repl_status, op_repl_status},
-    {"replication.compare", false, has_repl_compare, op_repl_compare},
-};
-
-const struct op_def *dispatch_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-        if (!strcmp(ops[i].name, name))
-            return &ops[i];
-    return NULL;
+    switch (ops_id_of(op)) {
+    case OPS_config_apply:
+        return ops_plugin_has(vt, op) && TROVE_PLUGIN_HAS(vt, config_schema);
+    case OPS_backup_list:
+    case OPS_backup_show:
+    case OPS_backup_delete:
+        return TROVE_PLUGIN_HAS(vt, backup_create) || TROVE_PLUGIN_HAS(vt, repl_snapshot);
+    default:
+        return ops_plugin_has(vt, op);
+    }
 }
 
-bool dispatch_is_long(const struct op_def *op) { return op->is_long; }
-const char *dispatch_name(const struct op_def *op) { return op->name; }
-
-bool dispatch_available(const struct agent *a, const struct op_def *op)
+const struct ops_def *dispatch_find(const char *name)
 {
-    return op->available(a->plugin.vt);
+    const struct ops_def *op = ops_find(name);
+    return op && op->scope == OPS_SCOPE_AGENT ? op : NULL;
+}
+
+bool dispatch_is_long(const struct ops_def *op) { return op->is_long; }
+const char *dispatch_name(const struct ops_def *op) { return op->name; }
+
+bool dispatch_available(const struct agent *a, const struct ops_def *op)
+{
+    return slots_available(a->plugin.vt, op);
 }
 
 struct tv *dispatch_capabilities(const struct agent *a)
 {
     struct tv *arr = tv_array();
-    for (size_t i = 0; arr && i < sizeof(ops) / sizeof(ops[0]); i++)
-        if (ops[i].available(a->plugin.vt))
-            tv_append(arr, tv_str(ops[i].name));
+    for (size_t i = 0; arr && i < OPS_AGENT_COUNT; i++)
+        if (slots_available(a->plugin.vt, &ops_catalogue[i]))
+            tv_append(arr, tv_str(ops_catalogue[i].name));
     return arr;
 }
 
@@ -608,23 +556,24 @@ struct tv *dispatch_features(const struct agent *a)
 
 int dispatch_run(struct agent *a, const char *name, const struct tv *args, struct trove_call *call)
 {
-    const struct op_def *op = dispatch_find(name);
+    const struct ops_def *op = dispatch_find(name);
     struct arena ar = {0};
     struct tv *empty = NULL;
+    char why[256];
     int rc;
     if (!op)
         return call_fail(call, TROVE_ENOTFOUND, "unknown operation \"%s\"", name);
-    if (!op->available(a->plugin.vt))
+    if (!slots_available(a->plugin.vt, op))
         return call_fail(call, TROVE_ENOTSUP, "%s is not supported by the %s plugin", name, a->plugin.vt->name);
     if (!args) {
         if (!(empty = tv_map()))
             return call_fail(call, TROVE_EINTERNAL, "out of memory");
         args = empty;
     }
-    if (args->type != TV_MAP)
-        rc = call_fail(call, TROVE_EINVAL, "args must be a map, not %s", tv_type_name(args->type));
+    if (ops_check_args(op, args, why, sizeof(why)) != 0)
+        rc = call_fail(call, TROVE_EINVAL, "%s", why);
     else
-        rc = op->run(a, call, args, &ar);
+        rc = handlers[ops_id_of(op)](a, call, args, &ar);
     if (rc != TROVE_OK && !call->message[0])
         call_fail(call, rc, "%s failed", name);
     arena_free(&ar);

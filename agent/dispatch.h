@@ -1,7 +1,7 @@
 /*
- * dispatch.h - the table from protocol op names to plugin slots: argument
- * checking, conversion to ABI structs, uniform "not supported" for NULL
- * slots, and which ops are long (run on the worker).
+ * dispatch.h - protocol ops (the catalogue of common/ops.h) to plugin
+ * slots: argument checking, conversion to ABI structs, uniform "not
+ * supported" for NULL slots, and which ops are long (run on the worker).
  */
 #ifndef TROVE_DISPATCH_H
 #define TROVE_DISPATCH_H
@@ -9,14 +9,14 @@
 #include "agent.h"
 #include "host.h"
 
-struct op_def;
+struct ops_def;
 
 /* NULL if no op has that name. */
-const struct op_def *dispatch_find(const char *name);
-bool dispatch_is_long(const struct op_def *op);
-const char *dispatch_name(const struct op_def *op);
+const struct ops_def *dispatch_find(const char *name);
+bool dispatch_is_long(const struct ops_def *op);
+const char *dispatch_name(const struct ops_def *op);
 /* Whether the loaded plugin implements the op. */
-bool dispatch_available(const struct agent *a, const struct op_def *op);
+bool dispatch_available(const struct agent *a, const struct ops_def *op);
 /* Names of available ops / feature names, as arrays for hello. */
 struct tv *dispatch_capabilities(const struct agent *a);
 struct tv *dispatch_features(const struct agent *a);

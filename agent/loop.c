@@ -223,7 +223,7 @@ static void handle_request(struct loop *l, struct tv *msg)
             send_raw(l, c->done, c->done_len);
         return;
     }
-    const struct op_def *def = dispatch_find(op);
+    const struct ops_def *def = dispatch_find(op);
     if (!def || !dispatch_available(l->a, def) || !dispatch_is_long(def)) {
         run_short(l, id, op, tv_get(msg, "args"));
         return;

@@ -1,7 +1,8 @@
 /*
  * loop.c - owns every socket of the agent. Plugin calls that are short run
  * here, between heartbeats, so a plugin that hangs stops the heartbeats and
- * the control plane sees it; long ones go to worker.c.
+ * the control plane sees it; long ones go to worker.c. A task's outcome is
+ * kept until the control plane acknowledges it and sent again until then.
  */
 #include "loop.h"
 
@@ -24,6 +25,8 @@
 #define CACHE_TTL_S 3600
 #define REBUILD_MIN_MS 2000
 #define REBUILD_MAX_MS 32000
+#define UNACKED_MAX 64          /* task outcomes kept until acknowledged */
+#define RESEND_MIN_MS 1000      /* an unacknowledged outcome is sent again after 3 heartbeats, at least this */
 
 struct cached {
     char id[65];
@@ -32,6 +35,15 @@ struct cached {
     char *done;          /* the task.done event of a long op, once it finished */
     size_t done_len;
     time_t at;
+};
+
+/* A task.done the control plane has not acknowledged yet. */
+struct unacked {
+    char id[65];
+    char op[65];
+    char *frame;
+    size_t len;
+    uint64_t sent_at;
 };
 
 struct loop {
@@ -44,6 +56,9 @@ struct loop {
     unsigned link_generation;   /* names each link's monitor endpoint */
     uint64_t rebuild_at;        /* when to replace a link that has not come back (0: never) */
     uint32_t rebuild_backoff_ms;
+    int64_t epoch;              /* this run's start (Unix ms): orders heartbeats across restarts */
+    struct unacked unacked[UNACKED_MAX];
+    size_t n_unacked;
 };
 
 static uint64_t now_ms(void)
@@ -51,6 +66,13 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ------------------------------------------------------------ cache */
@@ -119,6 +141,85 @@ static void send_error(struct loop *l, const char *id, int status, const char *m
     send_msg(l, wire_reply_error(id, status, message), NULL);
 }
 
+/* ------------------------------------------------------------ task outcomes */
+
+/* [{id, op, state}]: the running task and the outcomes awaiting an ack. */
+static struct tv *task_report(struct loop *l)
+{
+    struct tv *arr = tv_array();
+    for (size_t i = 0; arr && i <= l->n_unacked; i++) {
+        bool running = i == l->n_unacked;
+        if (running && !l->worker.running)
+            break;
+        struct tv *t = tv_map();
+        if (!t || tv_append(arr, t) != 0)
+            break;
+        tv_set_str(t, "id", running ? l->worker.id : l->unacked[i].id);
+        tv_set_str(t, "op", running ? l->worker.op : l->unacked[i].op);
+        tv_set_str(t, "state", running ? "running" : "finished");
+    }
+    return arr;
+}
+
+/* Send every unacknowledged outcome again (all, or those sent long enough ago). */
+static void resend_unacked(struct loop *l, bool all)
+{
+    uint64_t now = now_ms(), wait = 3 * (uint64_t)l->a->heartbeat_ms;
+    if (wait < RESEND_MIN_MS)
+        wait = RESEND_MIN_MS;
+    for (size_t i = 0; i < l->n_unacked; i++) {
+        struct unacked *u = &l->unacked[i];
+        if (!all && now - u->sent_at < wait)
+            continue;
+        log_debug("task %s: sending its outcome again (not acknowledged yet)", u->id);
+        send_raw(l, u->frame, u->len);
+        u->sent_at = now;
+    }
+}
+
+/* Keep a task.done until acknowledged; the oldest goes when the list is full. */
+static void keep_unacked(struct loop *l, const char *id, const char *op, const void *frame, size_t len)
+{
+    if (l->n_unacked == UNACKED_MAX) {
+        log_warn("task %s: dropping its unacknowledged outcome to keep the newest %d", l->unacked[0].id,
+                 UNACKED_MAX);
+        free(l->unacked[0].frame);
+        memmove(&l->unacked[0], &l->unacked[1], (UNACKED_MAX - 1) * sizeof(l->unacked[0]));
+        l->n_unacked--;
+    }
+    struct unacked *u = &l->unacked[l->n_unacked];
+    if (!(u->frame = malloc(len ? len : 1))) {
+        log_error("task %s: out of memory keeping its outcome", id);
+        return;
+    }
+    memcpy(u->frame, frame, len);
+    u->len = len;
+    snprintf(u->id, sizeof(u->id), "%s", id);
+    snprintf(u->op, sizeof(u->op), "%s", op);
+    u->sent_at = now_ms();
+    l->n_unacked++;
+}
+
+static void handle_ack(struct loop *l, const char *id)
+{
+    for (size_t i = 0; id && i < l->n_unacked; i++) {
+        if (strcmp(l->unacked[i].id, id) != 0)
+            continue;
+        free(l->unacked[i].frame);
+        memmove(&l->unacked[i], &l->unacked[i + 1], (l->n_unacked - i - 1) * sizeof(l->unacked[0]));
+        l->n_unacked--;
+        log_debug("task %s: outcome acknowledged", id);
+        return;
+    }
+}
+
+static void unacked_free(struct loop *l)
+{
+    for (size_t i = 0; i < l->n_unacked; i++)
+        free(l->unacked[i].frame);
+    l->n_unacked = 0;
+}
+
 static void send_hello(struct loop *l)
 {
     struct agent *a = l->a;
@@ -140,8 +241,12 @@ static void send_hello(struct loop *l)
     tv_set(m, "capabilities", dispatch_capabilities(a));
     tv_set(m, "features", dispatch_features(a));
     tv_set_int(m, "heartbeat_ms", a->heartbeat_ms);
+    tv_set_int(m, "epoch", l->epoch);
+    tv_set(m, "tasks", task_report(l));
     send_msg(l, m, NULL);
     log_info("connected to %s; hello sent", a->control_endpoint);
+    /* What the control plane may have missed while the link was down. */
+    resend_unacked(l, true);
 }
 
 static void send_heartbeat(struct loop *l)
@@ -167,6 +272,7 @@ static void send_heartbeat(struct loop *l)
     tv_set_int(hb, "v", WIRE_PROTOCOL_VERSION);
     tv_set_str(hb, "type", "heartbeat");
     tv_set_int(hb, "seq", (int64_t)++l->seq);
+    tv_set_int(hb, "epoch", l->epoch);
     tv_set(hb, "task", l->worker.running ? tv_str(l->worker.id) : tv_nil());
     send_msg(l, hb, NULL);
 }
@@ -254,6 +360,8 @@ static void handle_frame(struct loop *l, zmq_msg_t *frame)
     if (wire_check_envelope(msg, err, sizeof(err)) != 0) {
         const char *id = tv_get_str(msg, "id");
         send_error(l, id && strlen(id) <= 64 ? id : "", TROVE_EINVAL, err);
+    } else if (strcmp(tv_get_str(msg, "type"), "ack") == 0) {
+        handle_ack(l, tv_get_str(msg, "id"));
     } else if (strcmp(tv_get_str(msg, "type"), "request") != 0) {
         log_debug("ignoring a %s message", tv_get_str(msg, "type"));
     } else {
@@ -262,7 +370,9 @@ static void handle_frame(struct loop *l, zmq_msg_t *frame)
     tv_free(msg);
 }
 
-/* An event from the worker: forward it; remember task.done for repeats. */
+/* An event from the worker: forward it. A task.done also names its op, is
+ * kept until the control plane acknowledges it, and is remembered for a
+ * repeated request id. */
 static void handle_worker_event(struct loop *l)
 {
     zmq_msg_t m;
@@ -271,20 +381,27 @@ static void handle_worker_event(struct loop *l)
         zmq_msg_close(&m);
         return;
     }
-    send_raw(l, zmq_msg_data(&m), zmq_msg_size(&m));
     struct tv *ev = NULL;
-    char err[128];
-    if (wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), &wire_default_limits, &ev, err, sizeof(err)) == 0) {
-        const char *name = tv_get_str(ev, "event");
-        if (name && !strcmp(name, "task.done")) {
-            struct cached *c = cache_find(l, l->worker.id);
-            if (c && (c->done = malloc(zmq_msg_size(&m)))) {
-                memcpy(c->done, zmq_msg_data(&m), zmq_msg_size(&m));
-                c->done_len = zmq_msg_size(&m);
-            }
-            worker_join(&l->worker);
+    char err[128], *buf = NULL;
+    size_t len = 0;
+    const char *name = NULL;
+    if (wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), &wire_default_limits, &ev, err, sizeof(err)) == 0)
+        name = tv_get_str(ev, "event");
+    if (!name || strcmp(name, "task.done") != 0 || tv_set_str(ev, "op", l->worker.op) != 0 ||
+        wire_encode(ev, &buf, &len) != 0) {
+        send_raw(l, zmq_msg_data(&m), zmq_msg_size(&m));
+    } else {
+        send_raw(l, buf, len);
+        keep_unacked(l, l->worker.id, l->worker.op, buf, len);
+        struct cached *c = cache_find(l, l->worker.id);
+        if (c && (c->done = malloc(len))) {
+            memcpy(c->done, buf, len);
+            c->done_len = len;
         }
     }
+    if (name && !strcmp(name, "task.done"))
+        worker_join(&l->worker);
+    free(buf);
     tv_free(ev);
     zmq_msg_close(&m);
 }
@@ -468,6 +585,7 @@ static void teardown(struct loop *l)
     if (l->ctx)
         zmq_ctx_term(l->ctx);
     cache_free(l);
+    unacked_free(l);
 }
 
 int loop_run(struct agent *a)
@@ -480,6 +598,7 @@ int loop_run(struct agent *a)
         return -1;
     }
     l->a = a;
+    l->epoch = wall_ms();
     if (setup_sockets(l, err, sizeof(err)) != 0) {
         log_error("%s", err);
         rc = -1;
@@ -497,6 +616,8 @@ int loop_run(struct agent *a)
         }
         if (l->rebuild_at && now >= l->rebuild_at)
             rebuild_link(l);
+        if (l->n_unacked)
+            resend_unacked(l, false);
         long wait = (long)(next_hb > now ? next_hb - now : 0);
         zmq_pollitem_t items[3] = {{l->pair, 0, ZMQ_POLLIN, 0}, {l->dealer, 0, ZMQ_POLLIN, 0},
                                    {l->monitor, 0, ZMQ_POLLIN, 0}};

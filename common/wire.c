@@ -562,6 +562,8 @@ int wire_check_envelope(const struct tv *msg, char *err, size_t errlen)
             return -1;
         return 0;
     }
+    if (strcmp(type, "ack") == 0)
+        return check_str(msg, "id", 1, ID_MAX, err, errlen) < 0 ? -1 : 0;
     if (strcmp(type, "hello") == 0 || strcmp(type, "heartbeat") == 0 || strcmp(type, "bye") == 0)
         return 0;
     char shown[40];

@@ -37,7 +37,7 @@ int wire_encode(const struct tv *v, char **buf, size_t *len);
  * Message envelope checks. A message is a map with "v" (int, must equal
  * WIRE_PROTOCOL_VERSION) and "type" (string). Requests also need "id" (string,
  * 1..64 bytes) and "op" (string, 1..64 bytes); "args", when present, must be a
- * map. Returns 0, or -1 with a reason in err.
+ * map. An ack needs "id" (1..64 bytes). Returns 0, or -1 with a reason in err.
  */
 int wire_check_envelope(const struct tv *msg, char *err, size_t errlen);
 

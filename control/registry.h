@@ -35,7 +35,11 @@
  *
  * Threads: a struct registry is not thread-safe; use it from one thread (the
  * daemon's loop) or serialise calls. Calls block on the database (local file
- * for SQLite, a network round trip for PostgreSQL).
+ * for SQLite, a network round trip for PostgreSQL). Several processes may
+ * open the same database: the compare-and-set helpers stay correct.
+ * A PostgreSQL connection that breaks fails the call that finds it broken
+ * (TROVE_EUNAVAIL) and is re-established by the next call outside a
+ * transaction.
  */
 #ifndef TROVE_CONTROL_REGISTRY_H
 #define TROVE_CONTROL_REGISTRY_H
@@ -108,7 +112,10 @@ void registry_rollback(struct registry *r);
 /* Which rows a _list call returns. Rows come ordered by (created_at, id);
  * with a marker, the page starts after the row with that id (Trove's
  * paging: marker = last id of the previous page). A marker that does not
- * name a visible row of that list is TROVE_ENOTFOUND. */
+ * name a visible row of that list is TROVE_ENOTFOUND. A filter the kind
+ * has no column for (tenant on tenants, datastores, versions, flavors and
+ * agents; instance or datastore elsewhere) is TROVE_EINVAL. q may be NULL
+ * (everything, no paging). */
 struct registry_query {
     const char *tenant;       /* NULL: all tenants */
     const char *marker;       /* NULL: from the start */

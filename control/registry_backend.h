@@ -33,6 +33,9 @@ struct registry_ops {
      * bytewise on every engine. */
     const char *collate;
     const char *begin_sql;        /* starts a write transaction */
+    /* Run right after begin_sql so every read of the transaction sees one
+     * snapshot; NULL when the engine already does (SQLite). */
+    const char *snapshot_sql;
     /* Run inside the migration transaction to keep two openers from
      * migrating at once; NULL when begin_sql already excludes them. */
     const char *schema_lock_sql;

@@ -254,9 +254,9 @@ static int dump_table(struct registry *r, const struct registry_dump_table *t, F
 int registry_dump(struct registry *r, FILE *out, char *err, size_t errlen)
 {
     struct registry_atomic a;
-    int status = registry_atomic_begin(r, &a, true, err, errlen);   /* one consistent snapshot */
-    if (status != TROVE_OK)
-        return status;
+    int status = registry_atomic_begin(r, &a, true, err, errlen);
+    if (status == TROVE_OK && a.tx && r->ops->snapshot_sql)      /* every table from one snapshot */
+        status = simple(r, r->ops->snapshot_sql, err, errlen);
     for (size_t i = 0; i < registry_dump_table_count && status == TROVE_OK; i++)
         status = dump_table(r, &registry_dump_tables[i], out, err, errlen);
     status = registry_atomic_end(r, &a, status, err, errlen);

@@ -110,6 +110,7 @@ static const struct registry_ops pg_ops = {
     .name = "postgresql",
     .collate = " COLLATE \"C\"",
     .begin_sql = "BEGIN",
+    .snapshot_sql = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
     .schema_lock_sql = "LOCK TABLE schema_version IN SHARE ROW EXCLUSIVE MODE",
     .exec = pg_exec,
     .close = pg_close,

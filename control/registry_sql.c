@@ -76,6 +76,8 @@ static int sql_run(struct registry *r, struct sql *s, registry_row_fn fn, void *
 const char *shown(const char *id, char buf[80])
 {
     size_t i = 0;
+    if (!id)
+        return "(none)";
     for (; id[i] && i < 64; i++)
         buf[i] = (id[i] >= 0x20 && id[i] != 0x7f) ? id[i] : '?';
     if (id[i])

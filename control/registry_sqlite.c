@@ -134,6 +134,7 @@ static const struct registry_ops sqlite_ops = {
     .name = "sqlite",
     .collate = "",               /* BINARY: bytewise */
     .begin_sql = "BEGIN IMMEDIATE",
+    .snapshot_sql = NULL,
     .schema_lock_sql = NULL,
     .exec = sqlite_exec,
     .close = sqlite_close,

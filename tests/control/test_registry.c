@@ -902,6 +902,27 @@ static void transactions_group_calls(void **state)
     ASSERT_STATUS(TROVE_ENOTFOUND, registry_task_get(R, NULL, "t-2", &t, err, sizeof err));
 }
 
+/* PostgreSQL: a connection killed under the registry costs one call, not the daemon. */
+static void reconnects_after_connection_loss(void **state)
+{
+    (void)state;
+    if (!pg_url)
+        skip();
+    seed();
+    raw_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+             " WHERE pid <> pg_backend_pid() AND datname = current_database() AND backend_type = 'client backend'");
+    struct registry_tenant t;
+    int rc = registry_tenant_get(R, "tenant-a", &t, err, sizeof err);
+    if (rc == TROVE_OK)
+        registry_tenant_clear(&t);
+    else
+        assert_int_equal(rc, TROVE_EUNAVAIL);        /* the call that found it dead */
+    print_message("first call after the kill: %d %s\n", rc, rc ? err : "");
+    ASSERT_OK(registry_tenant_get(R, "tenant-a", &t, err, sizeof err));
+    assert_string_equal(t.name, "Alice");
+    registry_tenant_clear(&t);
+}
+
 /* ---- later kinds: backups, configurations, replicas, agents ----------- */
 
 static void backups_configurations_replicas_agents(void **state)
@@ -1088,6 +1109,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unfinished_tasks_survive_for_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(set_task_holds_under_a_race, setup, teardown),
         cmocka_unit_test_setup_teardown(transactions_group_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(reconnects_after_connection_loss, setup, teardown),
         cmocka_unit_test_setup_teardown(backups_configurations_replicas_agents, setup, teardown),
         cmocka_unit_test_setup_teardown(golden_dump, setup, teardown),
     };

@@ -34,6 +34,8 @@ def main():
         base = dict(os.environ)
         base.update({"PGPASSWORD": srv.admin_password, "PGCONNECT_TIMEOUT": "10"})
         base.pop("PGPASSFILE", None)
+        # The suite is plain single-connection code (no libzmq threads): check leaks too.
+        base["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=1"
         if len(sys.argv) > 2:
             base["TROVE_TEST_FILTER"] = sys.argv[2]
 

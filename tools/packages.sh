@@ -4,10 +4,11 @@
 set -euo pipefail
 PACKAGES=(
   gcc libc6-dev meson ninja-build pkg-config
-  libzmq3-dev libmsgpack-dev libjansson-dev libzstd-dev libssl-dev libcmocka-dev
+  libzmq3-dev libmsgpack-dev libjansson-dev libmicrohttpd-dev libzstd-dev libssl-dev libcmocka-dev
   libmariadb-dev libpq-dev libhiredis-dev libsqlite3-dev
   mariadb-server mariadb-client mariadb-backup postgresql redis-server
   python3 python3-zmq python3-msgpack zstd procps
+  python3-troveclient python3-openstackclient
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

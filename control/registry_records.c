@@ -381,7 +381,8 @@ static int instance_cas(struct registry *r, const char *id, const char *sql, con
 {
     struct registry_atomic a;
     int64_t changes = 0;
-    int status = registry_atomic_begin(r, &a, true, err, errlen);
+    /* The UPDATE alone is atomic; the read after a miss only explains it. */
+    int status = registry_atomic_begin(r, &a, false, err, errlen);
     if (status != TROVE_OK)
         return status;
     status = registry_exec(r, sql, p, n, NULL, NULL, &changes, err, errlen);

@@ -1,7 +1,9 @@
 /*
  * registry_sqlite.c - the registry on a SQLite file: WAL journal, foreign
- * keys on, a busy timeout instead of instant "database is locked". It only
- * runs statements; the schema and the records live in the shared code.
+ * keys on, a busy timeout instead of instant "database is locked", and a
+ * small cache of prepared statements (the same few run for every
+ * heartbeat). It only runs statements; the schema and the records live in
+ * the shared code.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +16,16 @@
 #include "status.h"
 
 #define SQLITE_BUSY_MS 5000
+#define STMT_CACHE 32
+
+struct sqlite_conn {
+    sqlite3 *db;
+    struct {
+        char *sql;                /* translated text, the cache key */
+        sqlite3_stmt *stmt;
+    } cache[STMT_CACHE];
+    unsigned next;                /* the slot replaced next (round robin) */
+};
 
 static int status_of(sqlite3 *db, int rc)
 {
@@ -95,38 +107,69 @@ static int step_rows(sqlite3_stmt *st, registry_row_fn fn, void *user, int *fn_s
     }
 }
 
+/* A ready statement for sql (translated), from the cache or freshly
+ * prepared into it. NULL with the engine's code in *rc. */
+static sqlite3_stmt *statement(struct sqlite_conn *c, const char *sql, int *rc)
+{
+    for (unsigned i = 0; i < STMT_CACHE; i++)
+        if (c->cache[i].sql && strcmp(c->cache[i].sql, sql) == 0) {
+            sqlite3_clear_bindings(c->cache[i].stmt);
+            return c->cache[i].stmt;
+        }
+    char *text = translate(sql);
+    sqlite3_stmt *st = NULL;
+    if (!text) {
+        *rc = SQLITE_NOMEM;
+        return NULL;
+    }
+    if ((*rc = sqlite3_prepare_v2(c->db, text, -1, &st, NULL)) != SQLITE_OK) {
+        free(text);
+        return NULL;
+    }
+    unsigned slot = c->next++ % STMT_CACHE;
+    sqlite3_finalize(c->cache[slot].stmt);
+    free(c->cache[slot].sql);
+    c->cache[slot].sql = strdup(sql);
+    c->cache[slot].stmt = c->cache[slot].sql ? st : NULL;
+    if (!c->cache[slot].sql)
+        sqlite3_finalize(st), st = NULL, *rc = SQLITE_NOMEM;
+    free(text);
+    return st;
+}
+
 static int sqlite_exec(struct registry *r, const char *sql, const struct registry_param *params, int nparams,
                        registry_row_fn fn, void *user, int64_t *changes, char *err, size_t errlen)
 {
-    sqlite3 *db = r->conn;
-    sqlite3_stmt *st = NULL;
-    int status = TROVE_OK, fn_status = TROVE_OK;
-    char *text = translate(sql);
-    if (!text) {
-        err_set(err, errlen, "out of memory");
-        return TROVE_EINTERNAL;
-    }
-    int rc = sqlite3_prepare_v2(db, text, -1, &st, NULL);
-    if (rc == SQLITE_OK)
+    struct sqlite_conn *c = r->conn;
+    int status = TROVE_OK, fn_status = TROVE_OK, rc = SQLITE_OK;
+    sqlite3_stmt *st = statement(c, sql, &rc);
+    if (st)
         rc = bind_all(st, params, nparams);
     if (rc == SQLITE_OK)
         rc = step_rows(st, fn, user, &fn_status);
     if (fn_status != TROVE_OK) {
         status = fn_status;     /* the row function said why */
     } else if (rc != SQLITE_DONE) {
-        status = status_of(db, rc);
-        err_set(err, errlen, "%s", sqlite3_errmsg(db));
+        status = status_of(c->db, rc);
+        err_set(err, errlen, "%s", rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(c->db));
     } else if (changes) {
-        *changes = sqlite3_changes(db);
+        *changes = sqlite3_changes(c->db);
     }
-    sqlite3_finalize(st);
-    free(text);
+    /* A statement left mid-way would hold its read snapshot open. */
+    if (st)
+        sqlite3_reset(st);
     return status;
 }
 
 static void sqlite_close(struct registry *r)
 {
-    sqlite3_close(r->conn);
+    struct sqlite_conn *c = r->conn;
+    for (unsigned i = 0; i < STMT_CACHE; i++) {
+        sqlite3_finalize(c->cache[i].stmt);
+        free(c->cache[i].sql);
+    }
+    sqlite3_close(c->db);
+    free(c);
     r->conn = NULL;
 }
 
@@ -196,8 +239,14 @@ int registry_sqlite_connect(struct registry *r, const char *path, char *err, siz
     if (pragma(db, "PRAGMA synchronous=NORMAL", err, errlen) != 0 ||
         pragma(db, "PRAGMA foreign_keys=ON", err, errlen) != 0)
         goto fail;
+    struct sqlite_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        err_set(err, errlen, "out of memory");
+        goto fail;
+    }
+    c->db = db;
     r->ops = &sqlite_ops;
-    r->conn = db;
+    r->conn = c;
     return 0;
 fail:
     sqlite3_close(db);

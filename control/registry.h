@@ -24,6 +24,8 @@
  *       registry; NULL stores "" (or "{}" for JSON fields);
  *     * filled out (get/list): malloc'd, never NULL, owned by the caller and
  *       released with the record's _clear (one record) or _free (a list).
+ *       A failed get leaves the record zeroed and a failed list leaves
+ *       *items NULL and *n 0, so releasing them unconditionally is safe.
  *   Never _clear a record whose pointers you filled yourself.
  *   Text is stored byte for byte (quotes, backslashes, UTF-8, long strings);
  *   it may not contain NUL. JSON fields must hold valid JSON text.

@@ -455,7 +455,6 @@ static int get_unguarded(struct registry *r, const struct kind *k, const char *t
     int status = check_tenant_filter(k, tenant, err, errlen);
     if (status != TROVE_OK)
         return status;
-    memset(out, 0, k->size);
     struct sql *s = calloc(1, sizeof *s);
     if (!s) {
         err_set(err, errlen, "out of memory");
@@ -735,12 +734,17 @@ static int delete_unguarded(struct registry *r, const struct kind *k, const char
 int rec_get(struct registry *r, const struct kind *k, const char *tenant, const char *col, const char *value,
             void *out, char *err, size_t errlen)
 {
+    memset(out, 0, k->size);        /* safe to clear whatever happens */
     GUARDED(get_unguarded(r, k, tenant, col, value, out, err, errlen));
 }
 
 int rec_list(struct registry *r, const struct kind *k, const struct registry_query *q,
              const struct list_filter *f, void **items, size_t *n, bool *more, char *err, size_t errlen)
 {
+    *items = NULL;
+    *n = 0;
+    if (more)
+        *more = false;
     GUARDED(list_unguarded(r, k, q, f, items, n, more, err, errlen));
 }
 

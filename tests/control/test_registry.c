@@ -547,6 +547,17 @@ static void tenants_see_only_their_own(void **state)
     registry_instances_free(items, n);
     struct registry_flavor *fs;
     ASSERT_STATUS(TROVE_EINVAL, registry_flavor_list(R, &qa, &fs, &n, NULL, err, sizeof err));
+    assert_null(fs);                                 /* failures leave nothing to free... */
+    assert_int_equal(n, 0);
+    registry_instance_clear(&in);                    /* ...and records safe to clear */
+    registry_task_clear(&t);
+    registry_backup_clear(&bk);
+    registry_configuration_clear(&cf);
+    struct registry_tenant tt, *tl;
+    ASSERT_STATUS(TROVE_EINVAL, registry_tenant_list(R, &qa, &tl, &n, NULL, err, sizeof err));
+    assert_null(tl);
+    ASSERT_STATUS(TROVE_ENOTFOUND, registry_tenant_get(R, "nobody", &tt, err, sizeof err));
+    registry_tenant_clear(&tt);
     /* The owner may delete. */
     ASSERT_OK(registry_instance_mark_deleted(R, "tenant-b", "b-1", err, sizeof err));
     ASSERT_STATUS(TROVE_ENOTFOUND, registry_instance_get(R, "tenant-b", "b-1", &in, err, sizeof err));

@@ -630,17 +630,14 @@ static void serve(struct api_request *r, const char *url)
         api_fault(r, 413, "Request body exceeds the limit of %zu bytes", r->api->body_limit);
         return;
     }
-    if (strcmp(url, "/") == 0 || strcmp(url, "") == 0) {
+    bool root = strcmp(url, "/") == 0 || strcmp(url, "") == 0;
+    if (root || strcmp(url, "/v1.0") == 0 || strcmp(url, "/v1.0/") == 0) {
         if (strcmp(r->method, "GET") != 0) {
             snprintf(r->allow, sizeof r->allow, "GET");
-            api_fault(r, 405, "Method not allowed");
+            api_fault(r, 405, "The method %s is not allowed here (allowed: GET)", r->method);
             return;
         }
-        versions_document(r, false);
-        return;
-    }
-    if (strcmp(url, "/v1.0") == 0 || strcmp(url, "/v1.0/") == 0) {
-        versions_document(r, true);
+        versions_document(r, !root);
         return;
     }
     if (strncmp(url, "/v1.0/", 6) != 0 || !split_path(r, url + 6)) {
@@ -946,8 +943,8 @@ struct api *api_new(const struct api_config *cfg, const struct api_deps *deps, c
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
     const char *listen = cfg && cfg->listen ? cfg->listen : API_DEFAULT_LISTEN;
-    if (!deps || !deps->auth) {
-        err_set(err, errlen, "REST API without an auth backend");
+    if (!deps || !deps->auth || !deps->registry) {
+        err_set(err, errlen, "REST API without an auth backend or a registry");
         return NULL;
     }
     if (parse_listen(listen, &ss, &sslen, err, errlen) != 0)

@@ -369,7 +369,12 @@ static bool check_databases(struct api_request *r, json_t *inst, struct tv *args
         struct tv *item = tv_map();
         if (!item || !list || tv_set_str(item, "name", name) != 0 ||
             (charset && tv_set_str(item, "character_set", charset) != 0) ||
-            (collate && tv_set_str(item, "collation", collate) != 0) || tv_append(list, item) != 0) {
+            (collate && tv_set_str(item, "collation", collate) != 0)) {
+            tv_free(item);
+            api_fault(r, 500, "out of memory");
+            return false;
+        }
+        if (tv_append(list, item) != 0) {   /* frees item */
             api_fault(r, 500, "out of memory");
             return false;
         }

@@ -12,6 +12,7 @@
 
 struct agents {
     struct table *agents;   /* instance id -> struct agent */
+    int missed_limit;
 };
 
 static void agent_free(void *p)
@@ -29,7 +30,33 @@ struct agents *agents_new(void)
         free(r);
         return NULL;
     }
+    if (r)
+        r->missed_limit = AGENTS_MISSED_HEARTBEATS;
     return r;
+}
+
+void agents_set_missed_limit(struct agents *r, int missed)
+{
+    r->missed_limit = missed < 1 ? 1 : missed > 1000 ? 1000 : missed;
+}
+
+struct each_walk {
+    void (*fn)(void *ctx, struct agent *a);
+    void *ctx;
+};
+
+static bool visit(const void *key, size_t key_len, void *value, void *user)
+{
+    (void)key, (void)key_len;
+    struct each_walk *w = user;
+    w->fn(w->ctx, value);
+    return false;
+}
+
+void agents_each(struct agents *r, void (*fn)(void *ctx, struct agent *a), void *ctx)
+{
+    struct each_walk w = {fn, ctx};
+    table_sweep(r->agents, visit, &w);
 }
 
 void agents_free(struct agents *r)
@@ -54,6 +81,7 @@ struct agent *agents_alive(struct agents *r, const char *instance, int64_t now)
             return NULL;
         memcpy(a->instance, instance, len + 1);
         a->heartbeat_ms = AGENTS_DEFAULT_HEARTBEAT_MS;
+        a->missed_limit = r->missed_limit;
         if (table_put(r->agents, instance, len, a) != 0)
             return NULL;
     }
@@ -64,7 +92,7 @@ struct agent *agents_alive(struct agents *r, const char *instance, int64_t now)
 
 bool agent_connected(const struct agent *a, int64_t now)
 {
-    return !a->gone && now - a->last_alive_ms <= AGENTS_MISSED_HEARTBEATS * a->heartbeat_ms;
+    return !a->gone && now - a->last_alive_ms <= a->missed_limit * a->heartbeat_ms;
 }
 
 /* Copy field `key` of src (when present) into dst; 0 or -1 on no memory. */

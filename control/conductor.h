@@ -1,8 +1,11 @@
 /*
  * conductor.h - what agents say about themselves and their work: hello,
  * heartbeats and bye update the agents table (and, with a registry, the
- * instance's status under Trove's names); replies and task events go on to
- * the core. At hello it reconciles the tasks the control plane believes run
+ * instance's status under Trove's names: ACTIVE, SHUTDOWN when the engine
+ * is down, BACKUP, ERROR when the agent goes silent for heartbeat_miss
+ * intervals, with the reason); replies and task events go on to the core.
+ * A heartbeat not newer than the last one applied, by (epoch, seq), is
+ * ignored. At hello it reconciles the tasks the control plane believes run
  * on the instance with the ones the agent reports. Loop thread only.
  */
 #ifndef TROVE_CONTROL_CONDUCTOR_H
@@ -25,6 +28,7 @@ struct conductor_config {
     struct loop *loop;
     struct registry *registry;    /* NULL: no instance statuses are written */
     int heartbeat_miss;           /* intervals without a heartbeat before an agent counts as silent */
+    int64_t agent_heartbeat_ms;   /* the interval of agents this control plane starts (startup grace) */
 };
 
 /* NULL on no memory. Borrows everything in cfg. */

@@ -16,6 +16,7 @@
 #include "allowlist.h"
 #include "log.h"
 #include "ops.h"
+#include "registry.h"
 #include "rpc.h"
 #include "status.h"
 #include "tasks.h"
@@ -131,9 +132,22 @@ static int make_id(char out[33])
 /* Whether the request's tenant may reach its instance: TROVE_OK or a status. */
 static int check_access(struct control_core *core, const struct control_request *req, char *err, size_t errlen)
 {
-    if (!req->tenant || !req->instance || !core->access)
+    if (!req->tenant || !req->instance)
         return TROVE_OK;
-    return core->access(core->access_ctx, req->tenant, req->admin, req->instance, err, errlen);
+    if (core->access)
+        return core->access(core->access_ctx, req->tenant, req->admin, req->instance, err, errlen);
+    if (!core->cfg.registry)
+        return TROVE_OK;
+    struct registry_instance in = {0};
+    char why[256];
+    int rc = registry_instance_get(core->cfg.registry, req->admin ? NULL : req->tenant, req->instance, &in, why,
+                                   sizeof why);
+    registry_instance_clear(&in);
+    if (rc == TROVE_ENOTFOUND)
+        snprintf(err, errlen, "no instance %.64s", req->instance);
+    else if (rc != TROVE_OK)
+        snprintf(err, errlen, "%s", why);
+    return rc;
 }
 
 /* ------------------------------------------------------------ routes */

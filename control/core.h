@@ -98,7 +98,9 @@ int core_register(struct control_core *core, const char *op, core_handler_fn fn,
  * Who may reach which instance. Called for every request naming an
  * instance when the tenant is not NULL: TROVE_OK, or a status (TROVE_ENOTFOUND
  * for an instance of another tenant, never a hint that it exists) with a
- * message in err. Without one, every instance is reachable.
+ * message in err. Without one, the registry decides (a tenant reaches its
+ * own live instances, an admin every live one); without a registry either,
+ * every instance is reachable.
  */
 typedef int (*core_access_fn)(void *ctx, const char *tenant, bool admin, const char *instance, char *err,
                               size_t errlen);
@@ -108,6 +110,7 @@ struct core_config {
     struct rpc *rpc;                  /* the agent socket (or later, core_set_rpc) */
     struct tasks *tasks;              /* requests in flight and tasks */
     struct agents *agents;            /* who is connected */
+    struct registry *registry;        /* whose instance is whose; may be NULL */
     int64_t request_timeout_ms;       /* default for timeout_ms 0 */
 };
 

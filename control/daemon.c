@@ -19,12 +19,15 @@
 #include <zmq.h>
 
 #include "agents.h"
+#include "api.h"
+#include "auth.h"
 #include "clients.h"
 #include "conductor.h"
 #include "control_ops.h"
 #include "core.h"
 #include "log.h"
 #include "loop.h"
+#include "registry.h"
 #include "rpc.h"
 #include "tasks.h"
 
@@ -34,6 +37,7 @@ struct daemon {
     int lock_fd, signal_fd;
     void *zmq_context;
     struct loop *loop;
+    struct registry *registry;
     struct agents *agents;
     struct tasks *tasks;
     struct control_core *core;
@@ -41,6 +45,8 @@ struct daemon {
     struct conductor *conductor;
     struct rpc *rpc;
     struct clients *clients;
+    struct auth *auth;
+    struct api *api;
 };
 
 /* ------------------------------------------------------------ the state directory */
@@ -114,25 +120,34 @@ static void on_signal(void *ctx, short events)
 static int open_core(struct daemon *d, char *err, size_t errlen)
 {
     const struct control_config *cfg = d->cfg;
+    char why[400];
+    if (!(d->registry = registry_open(cfg->registry, why, sizeof why))) {
+        snprintf(err, errlen, "registry: %s", why);
+        return -1;
+    }
+    log_info("registry: %s, schema version %d", registry_backend(d->registry),
+             registry_schema_version(d->registry));
     d->zmq_context = zmq_ctx_new();
     d->loop = loop_new();
     d->agents = agents_new();
     if (!d->zmq_context || !d->loop || !d->agents)
         goto nomem;
-    d->tasks = tasks_new(&(struct tasks_config){.loop = d->loop, .registry = NULL});
+    d->tasks = tasks_new(&(struct tasks_config){.loop = d->loop, .registry = d->registry,
+                                               .task_deadline_ms = cfg->task_deadline_ms});
     if (!d->tasks)
         goto nomem;
     /* The core needs rpc and rpc's messages need the conductor, which needs
      * the core: open the core first and hand it rpc once it exists. */
-    d->core = core_new(&(struct core_config){.tasks = d->tasks, .agents = d->agents,
+    d->core = core_new(&(struct core_config){.tasks = d->tasks, .agents = d->agents, .registry = d->registry,
                                              .request_timeout_ms = cfg->request_timeout_ms});
     if (!d->core)
         goto nomem;
     d->control_ops = (struct control_ops){d->agents, d->tasks};
     if (control_ops_register(d->core, &d->control_ops) != 0)
         goto nomem;
-    d->conductor = conductor_new(&(struct conductor_config){.agents = d->agents, .tasks = d->tasks,
-                                                            .core = d->core, .loop = d->loop});
+    d->conductor = conductor_new(&(struct conductor_config){
+        .agents = d->agents, .tasks = d->tasks, .core = d->core, .loop = d->loop, .registry = d->registry,
+        .heartbeat_miss = (int)cfg->heartbeat_miss, .agent_heartbeat_ms = cfg->agent_heartbeat_ms});
     if (!d->conductor || loop_add_fd(d->loop, d->signal_fd, ZMQ_POLLIN, on_signal, d) != 0)
         goto nomem;
     return 0;
@@ -141,7 +156,7 @@ nomem:
     return -1;
 }
 
-static int open_doors(struct daemon *d, char *err, size_t errlen)
+static int open_agent_door(struct daemon *d, char *err, size_t errlen)
 {
     const struct control_config *cfg = d->cfg;
     struct rpc_config rc = {
@@ -158,15 +173,49 @@ static int open_doors(struct daemon *d, char *err, size_t errlen)
     if (!(d->rpc = rpc_open(&rc, err, errlen)))
         return -1;
     core_set_rpc(d->core, d->rpc);
-    d->clients = clients_open(d->zmq_context, d->loop, d->core, cfg->client_endpoint, cfg->request_timeout_ms, err,
-                              errlen);
-    return d->clients ? 0 : -1;
+    return 0;
+}
+
+/* The REST API and its tokens (api_listen = off: none). */
+static int open_api(struct daemon *d, char *err, size_t errlen)
+{
+    const struct control_config *cfg = d->cfg;
+    if (!cfg->api_listen)
+        return 0;
+    d->auth = cfg->api_token_file ? auth_open_tokens(cfg->api_token_file, err, errlen) : auth_open_none();
+    if (!d->auth) {
+        if (!cfg->api_token_file)
+            snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    struct api_config ac = {.listen = cfg->api_listen, .request_timeout_ms = cfg->request_timeout_ms};
+    struct api_deps deps = {.auth = d->auth, .core = d->core, .registry = d->registry, .loop = d->loop};
+    if (!(d->api = api_new(&ac, &deps, err, errlen)))
+        return -1;
+    log_info("REST API on %s (port %u, %s)", cfg->api_listen, (unsigned)api_port(d->api),
+             cfg->api_token_file ? "tokens" : "no tokens");
+    return 0;
+}
+
+static int open_doors(struct daemon *d, char *err, size_t errlen)
+{
+    if (open_agent_door(d, err, errlen) != 0 || open_api(d, err, errlen) != 0)
+        return -1;
+    d->clients = clients_open(d->zmq_context, d->loop, d->core, d->cfg->client_endpoint,
+                              d->cfg->request_timeout_ms, err, errlen);
+    if (!d->clients)
+        return -1;
+    /* Every module that resumes tasks has registered by now. */
+    tasks_resume(d->tasks);
+    return 0;
 }
 
 static void close_everything(struct daemon *d)
 {
     if (d->core)
         core_shutdown(d->core);
+    api_free(d->api);
+    auth_free(d->auth);
     clients_close(d->clients);
     rpc_close(d->rpc);
     conductor_free(d->conductor);
@@ -176,6 +225,7 @@ static void close_everything(struct daemon *d)
     if (d->zmq_context)
         zmq_ctx_term(d->zmq_context);
     loop_free(d->loop);
+    registry_close(d->registry);
 }
 
 int daemon_run(const struct control_config *cfg)

@@ -41,7 +41,14 @@ struct posted {
     struct posted *next;
 };
 
+struct prepare {
+    loop_prepare_fn fn;
+    void *ctx;
+};
+
 struct loop {
+    struct prepare *prepares;
+    size_t n_prepares;
     struct watch *watches;
     size_t n_watches, cap_watches;
     struct loop_timer **timers;
@@ -80,6 +87,7 @@ void loop_free(struct loop *l)
     close(l->wake_fd);
     free(l->timers);
     free(l->watches);
+    free(l->prepares);
     free(l);
 }
 
@@ -134,6 +142,16 @@ static void compact_watches(struct loop *l)
         if (!l->watches[i].removed)
             l->watches[kept++] = l->watches[i];
     l->n_watches = kept;
+}
+
+int loop_add_prepare(struct loop *l, loop_prepare_fn fn, void *ctx)
+{
+    struct prepare *grown = realloc(l->prepares, (l->n_prepares + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    l->prepares = grown;
+    l->prepares[l->n_prepares++] = (struct prepare){fn, ctx};
+    return 0;
 }
 
 /* ------------------------------------------------------------ timers */
@@ -261,6 +279,8 @@ void loop_stop(struct loop *l)
 
 static int poll_once(struct loop *l)
 {
+    for (size_t i = 0; i < l->n_prepares; i++)
+        l->prepares[i].fn(l->prepares[i].ctx);
     size_t n = l->n_watches;
     zmq_pollitem_t *items = calloc(n + 1, sizeof *items);
     struct watch *snapshot = calloc(n + 1, sizeof *snapshot);

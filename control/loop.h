@@ -31,6 +31,11 @@ int loop_add_fd(struct loop *l, int fd, short events, loop_io_fn fn, void *ctx);
 void loop_remove_socket(struct loop *l, void *socket);
 void loop_remove_fd(struct loop *l, int fd);
 
+/* Called before every poll, so a module whose deadline moves with any
+ * activity (libmicrohttpd's timeout) can re-arm its timer. 0 or -1. */
+typedef void (*loop_prepare_fn)(void *ctx);
+int loop_add_prepare(struct loop *l, loop_prepare_fn fn, void *ctx);
+
 /* A timer, disarmed until armed. Freed with loop_timer_free or with the loop. */
 struct loop_timer *loop_timer_new(struct loop *l, loop_timer_fn fn, void *ctx);
 /* Fire once, delay_ms from now (0: on the next turn); re-arming replaces the

@@ -12,10 +12,13 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "ops.h"
+#include "registry.h"
 #include "status.h"
 #include "table.h"
 #include "timing.h"
@@ -23,6 +26,7 @@
 #include "wire.h"
 
 #define HOUSEKEEPING_MS 60000
+#define PROGRESS_SAVE_MS 1000             /* progress reaches the registry at most this often per task */
 #define KEY_MAX (TASK_ID_MAX + 1 + TASK_ID_MAX)
 
 struct watcher {
@@ -47,6 +51,11 @@ struct task {
     int64_t deadline_ms;              /* monotonic; running tasks fail after it */
     int64_t finished_ms;              /* monotonic */
     struct watcher *watchers;
+    bool saved;                       /* the registry has a row for it */
+    bool outcome_unsaved;             /* finished, but the registry did not take the outcome yet */
+    bool from_earlier_run;            /* loaded at start: waiting for tasks_resume or its agent */
+    int64_t owner_epoch;              /* the registry row's owner epoch when loaded */
+    int64_t progress_saved_ms;        /* monotonic */
 };
 
 struct pending {
@@ -77,6 +86,8 @@ struct tasks {
     struct loop_timer *timer;
     int64_t next_deadline_ms;
     int64_t next_housekeeping_ms;
+    char owner[REGISTRY_ID_SIZE];     /* this process, for the registry's task rows */
+    int64_t epoch;                    /* this process's start (Unix ms) */
 };
 
 static void copy_text(char *dst, size_t cap, const char *src)
@@ -145,6 +156,7 @@ static void arm(struct tasks *t, int64_t deadline_ms)
 }
 
 static void on_timer(void *ctx);
+static void load_unfinished(struct tasks *t);
 
 struct tasks *tasks_new(const struct tasks_config *cfg)
 {
@@ -166,6 +178,12 @@ struct tasks *tasks_new(const struct tasks_config *cfg)
     t->next_deadline_ms = INT64_MAX;
     t->next_housekeeping_ms = monotonic_ms() + HOUSEKEEPING_MS;
     arm(t, t->next_housekeeping_ms);
+    t->epoch = wall_ms();
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    snprintf(t->owner, sizeof t->owner, "%.40s:%ld", host, (long)getpid());
+    if (t->cfg.registry)
+        load_unfinished(t);
     return t;
 }
 
@@ -248,6 +266,181 @@ static void release_watchers(struct task *task, const struct tv *last)
     }
 }
 
+/* ------------------------------------------------------------ the registry */
+
+/* "code: message" of a failed task.done, as the registry's error text. */
+static void error_text(const struct tv *done, char *out, size_t cap)
+{
+    const struct tv *error = tv_get(done, "error");
+    const char *code = tv_get_str(error, "code"), *message = tv_get_str(error, "message");
+    snprintf(out, cap, "%s: %s", code ? code : "internal", message ? message : "(no message)");
+}
+
+static void save_new(struct tasks *t, struct task *task, const struct tv *args)
+{
+    if (!t->cfg.registry)
+        return;
+    char err[256];
+    struct registry_task row = {0};
+    copy_text(row.id, sizeof row.id, task->id);
+    copy_text(row.tenant_id, sizeof row.tenant_id, task->tenant);
+    copy_text(row.instance_id, sizeof row.instance_id, task->instance);
+    copy_text(row.kind, sizeof row.kind, task->op);
+    copy_text(row.state, sizeof row.state, "RUNNING");
+    copy_text(row.owner, sizeof row.owner, t->owner);
+    row.owner_epoch = t->epoch;
+    char *json = args ? tv_to_json(args, false) : NULL;
+    row.args = json;
+    row.message = task->message;
+    /* An instance the registry does not hold (an agent started by hand) keeps its tasks in memory. */
+    int rc = registry_task_create(t->cfg.registry, &row, err, sizeof err);
+    task->saved = rc == TROVE_OK;
+    if (!task->saved)
+        log_debug("task %s stays in memory only: %s", task->id, err);
+    free(json);
+}
+
+static void save_progress(struct tasks *t, struct task *task, bool force)
+{
+    int64_t now = monotonic_ms();
+    if (!task->saved || (!force && now - task->progress_saved_ms < PROGRESS_SAVE_MS))
+        return;
+    char err[256];
+    task->progress_saved_ms = now;
+    if (registry_task_progress(t->cfg.registry, task->id, "RUNNING", task->percent < 0 ? 0 : task->percent,
+                               task->message ? task->message : "", err, sizeof err) != TROVE_OK)
+        log_debug("task %s: progress not saved: %s", task->id, err);
+}
+
+/* Record the outcome; false when the registry could not take it now. */
+static bool save_outcome(struct tasks *t, struct task *task)
+{
+    if (!task->saved)
+        return true;
+    char err[256], error[600] = "";
+    bool ok = task->state == TASK_COMPLETED;
+    const struct tv *result = tv_get(task->done, "result");
+    char *json = ok && result ? tv_to_json(result, false) : NULL;
+    if (!ok)
+        error_text(task->done, error, sizeof error);
+    int rc = registry_task_finish(t->cfg.registry, task->id, ok ? "COMPLETED" : "FAILED", error, json, err,
+                                  sizeof err);
+    free(json);
+    /* A second finish (another process got there first) changes nothing: recorded. */
+    if (rc != TROVE_OK && rc != TROVE_ECONFLICT) {
+        log_warn("task %s: the registry did not take its outcome (%s); will try again", task->id, err);
+        return false;
+    }
+    return true;
+}
+
+static int64_t wall_to_deadline(const struct tasks *t, int64_t created_at)
+{
+    int64_t left = created_at + t->cfg.task_deadline_ms - wall_ms();
+    return monotonic_ms() + (left > 0 ? left : 0);
+}
+
+static void load_one(struct tasks *t, const struct registry_task *row)
+{
+    const struct ops_def *def = ops_find(row->kind);
+    struct task *task = calloc(1, sizeof *task);
+    if (!task)
+        return;
+    copy_text(task->id, sizeof task->id, row->id);
+    copy_text(task->instance, sizeof task->instance, row->instance_id);
+    copy_text(task->tenant, sizeof task->tenant, row->tenant_id);
+    copy_text(task->op, sizeof task->op, row->kind);
+    task->by_agent = !def || def->scope == OPS_SCOPE_AGENT;
+    task->state = TASK_RUNNING;
+    task->percent = (int)row->progress;
+    task->message = row->message && *row->message ? strdup(row->message) : NULL;
+    char why[200];
+    if (row->args && *row->args && json_to_tv(row->args, &task->args, why, sizeof why) != 0)
+        task->args = NULL;
+    task->created_at = row->created_at;
+    task->updated_at = row->updated_at;
+    task->deadline_ms = wall_to_deadline(t, row->created_at);
+    task->saved = true;
+    task->from_earlier_run = true;
+    task->owner_epoch = row->owner_epoch;
+    if (table_put(t->by_id, task->id, strlen(task->id), task) != 0)
+        return;
+    if (task->instance[0])
+        table_put(t->busy, task->instance, strlen(task->instance), task);
+    arm(t, task->deadline_ms);
+}
+
+/* Unfinished tasks of an earlier run, into memory (tasks_resume decides). */
+static void load_unfinished(struct tasks *t)
+{
+    struct registry_task *rows = NULL;
+    size_t n = 0;
+    char err[256];
+    if (registry_tasks_list_unfinished(t->cfg.registry, &rows, &n, err, sizeof err) != TROVE_OK) {
+        log_error("cannot read unfinished tasks from the registry: %s", err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        load_one(t, &rows[i]);
+    if (n)
+        log_info("%zu task(s) of an earlier run are unfinished", n);
+    registry_tasks_free(rows, n);
+}
+
+/* A finished task the registry still has after memory let it go. */
+static struct tv *done_from_registry(const struct tasks *t, const char *id, struct tv **describe_out)
+{
+    struct registry_task row = {0};
+    char err[256];
+    if (!t->cfg.registry || !id || registry_task_get(t->cfg.registry, NULL, id, &row, err, sizeof err) != TROVE_OK)
+        return NULL;
+    struct tv *done = NULL, *d = tv_map();
+    bool finished = strcmp(row.state, "COMPLETED") == 0 || strcmp(row.state, "FAILED") == 0;
+    if (d) {
+        tv_set_str(d, "id", row.id);
+        tv_set_str(d, "instance", row.instance_id);
+        tv_set_str(d, "tenant", row.tenant_id);
+        tv_set_str(d, "op", row.kind);
+        tv_set_str(d, "state", strcmp(row.state, "COMPLETED") == 0 ? "completed"
+                               : strcmp(row.state, "FAILED") == 0  ? "failed"
+                                                                   : "running");
+        tv_set_int(d, "percent", row.progress);
+        tv_set_str(d, "message", row.message);
+        tv_set_int(d, "created_at", row.created_at);
+        tv_set_int(d, "updated_at", row.updated_at);
+    }
+    if (finished) {
+        struct tv *result = NULL;
+        char why[200];
+        bool ok = strcmp(row.state, "COMPLETED") == 0;
+        if (ok && row.result && json_to_tv(row.result, &result, why, sizeof why) != 0)
+            result = NULL;
+        /* The error text is "code: message". */
+        const char *colon = row.error ? strstr(row.error, ": ") : NULL;
+        char code[40] = "internal";
+        if (colon && (size_t)(colon - row.error) < sizeof code) {
+            snprintf(code, sizeof code, "%.*s", (int)(colon - row.error), row.error);
+            if (status_from_name(code) < 0)
+                snprintf(code, sizeof code, "internal"), colon = NULL;
+        }
+        int status = ok ? TROVE_OK : status_from_name(code);
+        done = make_done(row.id, status, colon ? colon + 2 : row.error, result);
+        if (done)
+            tv_set_str(done, "op", row.kind);
+        if (d && ok && result)
+            tv_set(d, "result", tv_copy(result));
+        if (d && !ok && done && tv_get(done, "error"))
+            tv_set(d, "error", tv_copy(tv_get(done, "error")));
+        tv_free(result);
+    }
+    registry_task_clear(&row);
+    if (describe_out)
+        *describe_out = d;
+    else
+        tv_free(d);
+    return done;
+}
+
 /* ------------------------------------------------------------ task records */
 
 static struct task *task_get(const struct tasks *t, const char *id)
@@ -256,7 +449,7 @@ static struct task *task_get(const struct tasks *t, const char *id)
 }
 
 static struct task *task_open(struct tasks *t, const char *id, const char *instance, const char *tenant,
-                              const char *op, const char *parent, bool by_agent)
+                              const char *op, const char *parent, bool by_agent, const struct tv *args)
 {
     struct task *task = calloc(1, sizeof *task);
     if (!task)
@@ -277,6 +470,7 @@ static struct task *task_open(struct tasks *t, const char *id, const char *insta
         table_put(t->busy, task->instance, strlen(task->instance), task) != 0)
         log_error("out of memory marking instance %s busy", task->instance);
     arm(t, task->deadline_ms);
+    save_new(t, task, args);
     return task;
 }
 
@@ -293,8 +487,8 @@ static void ring_add(struct tasks *t, const char *id)
     t->ring_next = (t->ring_next + 1) % TASKS_FINISHED_KEEP;
 }
 
-/* Record the outcome (done is owned) and tell the watchers. False if the
- * task had finished already (done is freed). */
+/* Record the outcome (done is owned; in the registry too) and tell the
+ * watchers. False if the task had finished already (done is freed). */
 static bool task_close(struct tasks *t, struct task *task, struct tv *done)
 {
     if (task->state != TASK_RUNNING || !done) {
@@ -316,6 +510,8 @@ static bool task_close(struct tasks *t, struct task *task, struct tv *done)
     else
         log_info("task %s (%s) on %s failed: %s", task->id, task->op, task->instance[0] ? task->instance : "-",
                  tv_get_str(error, "message") ? tv_get_str(error, "message") : "(no message)");
+    task->from_earlier_run = false;
+    task->outcome_unsaved = !save_outcome(t, task);
     ring_add(t, task->id);
     release_watchers(task, done);
     return true;
@@ -400,7 +596,7 @@ bool tasks_agent_reply(struct tasks *t, const char *instance, const struct tv *r
         const char *task_id = tv_get_str(result, "task");
         struct task *task = task_get(t, task_id);
         if (!task || task->state != TASK_RUNNING)
-            task = task_open(t, task_id, instance, p->tenant, p->op, p->parent, true);
+            task = task_open(t, task_id, instance, p->tenant, p->op, p->parent, true, NULL);
         if (!task)
             log_error("out of memory tracking task %s", task_id);
         else if (p->on_event && add_watcher(task, p->on_event, p->user) != 0)
@@ -425,7 +621,7 @@ bool tasks_agent_event(struct tasks *t, const char *instance, const struct tv *e
         /* Started before this control plane's memory (a restart): adopt it. */
         if (task && !done)
             return false;
-        if (!task && !(task = task_open(t, id, instance, NULL, tv_get_str(event, "op"), NULL, true))) {
+        if (!task && !(task = task_open(t, id, instance, NULL, tv_get_str(event, "op"), NULL, true, NULL))) {
             log_error("out of memory recording task %s", id);
             return false;
         }
@@ -438,12 +634,15 @@ bool tasks_agent_event(struct tasks *t, const char *instance, const struct tv *e
             task->message = strdup(message);
         }
         task->updated_at = wall_ms();
+        save_progress(t, task, false);
         notify(task, event);
         return false;
     }
     if (task->state != TASK_RUNNING) {
         log_debug("task %s on %s: task.done again (already recorded)", id, instance);
-        return true;
+        if (task->outcome_unsaved)
+            task->outcome_unsaved = !save_outcome(t, task);
+        return !task->outcome_unsaved;
     }
     struct tv *copy = tv_copy(event);
     if (!copy) {
@@ -451,7 +650,7 @@ bool tasks_agent_event(struct tasks *t, const char *instance, const struct tv *e
         return false;   /* not acknowledged: the agent sends it again */
     }
     task_close(t, task, copy);
-    return true;
+    return !task->outcome_unsaved;
 }
 
 /* ------------------------------------------------------------ deadlines */
@@ -669,7 +868,7 @@ int tasks_begin(struct tasks *t, const char *tenant, const char *instance, const
         return TROVE_EINTERNAL;
     }
     struct tv *copy = args ? tv_copy(args) : NULL;
-    struct task *task = (!args || copy) ? task_open(t, id_out, instance, tenant, op, NULL, false) : NULL;
+    struct task *task = (!args || copy) ? task_open(t, id_out, instance, tenant, op, NULL, false, args) : NULL;
     if (!task) {
         tv_free(copy);
         err_set(err, errlen, "out of memory");
@@ -691,6 +890,7 @@ void tasks_progress(struct tasks *t, const char *id, int percent, const char *me
         task->message = strdup(message);
     }
     task->updated_at = wall_ms();
+    save_progress(t, task, false);
     struct tv *e = event_base(id, "task.progress");
     if (e && (tv_set_int(e, "percent", task->percent) | tv_set_str(e, "message", message ? message : "")) == 0)
         notify(task, e);
@@ -754,13 +954,19 @@ static struct tv *describe(const struct task *task)
 struct tv *tasks_describe(const struct tasks *t, const char *id)
 {
     const struct task *task = task_get(t, id);
-    return task ? describe(task) : NULL;
+    if (task)
+        return describe(task);
+    struct tv *d = NULL;
+    tv_free(done_from_registry(t, id, &d));
+    return d;
 }
 
 struct tv *tasks_done_event(const struct tasks *t, const char *id)
 {
     const struct task *task = task_get(t, id);
-    return task && task->done ? tv_copy(task->done) : NULL;
+    if (task)
+        return task->done ? tv_copy(task->done) : NULL;
+    return done_from_registry(t, id, NULL);
 }
 
 struct list_walk {
@@ -867,7 +1073,7 @@ void tasks_reconcile(struct tasks *t, const char *instance, const struct tv *rep
         const char *id = tv_get_str(r, "id"), *state = tv_get_str(r, "state");
         if (!id || !state || strcmp(state, "running") != 0 || task_get(t, id))
             continue;
-        if (task_open(t, id, instance, NULL, tv_get_str(r, "op"), NULL, true))
+        if (task_open(t, id, instance, NULL, tv_get_str(r, "op"), NULL, true, NULL))
             log_info("task %s (%s) runs on %s: adopted", id, tv_get_str(r, "op") ? tv_get_str(r, "op") : "?",
                      instance);
     }
@@ -882,7 +1088,50 @@ int tasks_set_resumer(struct tasks *t, const char *op, tasks_resume_fn fn, void 
     return table_put(t->resumers, op, strlen(op), r);
 }
 
+static bool find_earlier(const void *key, size_t key_len, void *value, void *user)
+{
+    const struct task *task = value;
+    if (task->from_earlier_run && !task->by_agent && task->state == TASK_RUNNING)
+        key_list_add(user, key, key_len);
+    return false;
+}
+
+static int64_t task_claim_epoch(const struct task *task)
+{
+    return task->owner_epoch;
+}
+
+/* Hand one control task of an earlier run to its resumer, or fail it. */
+static void resume_one(struct tasks *t, struct task *task)
+{
+    char err[256];
+    struct resumer *r = table_get(t->resumers, task->op, strlen(task->op));
+    task->from_earlier_run = false;
+    if (r && registry_task_claim(t->cfg.registry, task->id, task_claim_epoch(task), t->owner, t->epoch, err,
+                                 sizeof err) != TROVE_OK) {
+        log_warn("task %s (%s): not resumed here: %s", task->id, task->op, err);
+        return;
+    }
+    if (!r) {
+        task_fail(t, task, TROVE_ECANCELLED, "interrupted by a restart of trove-control");
+        return;
+    }
+    log_info("task %s (%s) on %s: resuming after a restart", task->id, task->op,
+             task->instance[0] ? task->instance : "-");
+    r->fn(r->ctx, task->id, task->tenant[0] ? task->tenant : NULL, task->instance[0] ? task->instance : NULL,
+          task->args);
+}
+
 void tasks_resume(struct tasks *t)
 {
-    (void)t;   /* tasks of an earlier run come from the registry (none in memory-only mode) */
+    struct key_list k = {0};
+    table_sweep(t->by_id, find_earlier, &k);
+    for (size_t i = 0; i < k.n; i++) {
+        k.keys[i][k.lens[i]] = '\0';
+        struct task *task = task_get(t, k.keys[i]);
+        if (task && task->state == TASK_RUNNING)
+            resume_one(t, task);
+    }
+    free(k.keys);
+    free(k.lens);
 }

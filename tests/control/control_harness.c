@@ -122,6 +122,8 @@ void fixture_prepare(struct daemon_fixture *f, bool plaintext, const char *extra
              "allowed_agents_file = %s/allowed_agents\n"
              "plaintext_dev = %s\n"
              "log_level = debug\n"
+             "api_listen = off\n"
+             "provisioner = none\n"
              "%s\n",
              f->agent_endpoint, f->state_dir, f->dir, f->dir, plaintext ? "true" : "false",
              extra_config ? extra_config : "");

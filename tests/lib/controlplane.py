@@ -31,6 +31,8 @@ class ControlPlane:
             "state_dir": self.dir,
             "log_level": log_level,
             "request_timeout_ms": request_timeout_ms,
+            "api_listen": "off",
+            "provisioner": "none",
         }
         if curve:
             keygen(os.path.join(self.dir, "server"))

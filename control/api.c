@@ -461,6 +461,7 @@ void api_submit_each(struct api_request *r, const char *instance, const char *op
 
 static const struct api_route *const route_tables[] = {
     api_instance_routes, api_database_routes, api_user_routes, api_datastore_routes, api_task_routes,
+    api_mgmt_routes,
 };
 
 static bool pattern_matches(struct api_request *r, const char *pattern, const char **args)

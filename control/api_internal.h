@@ -104,6 +104,7 @@ extern const struct api_route api_database_routes[];
 extern const struct api_route api_user_routes[];
 extern const struct api_route api_datastore_routes[];
 extern const struct api_route api_task_routes[];
+extern const struct api_route api_mgmt_routes[];
 
 /* ---------------------------------------------------------- answering */
 

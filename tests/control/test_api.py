@@ -244,6 +244,66 @@ def test_no_token_mode_is_loopback_only():
         harness.wait_for(lambda: "PORT" in open(p.log_path).read(), 10, "api with tokens on 0.0.0.0")
 
 
+def test_admin_routes_add_and_disable_versions_and_flavors():
+    with harness.Env() as env:
+        api = Api(env, instances=(), tokens=True)
+        body = {"version": {"name": "10.6", "datastore_name": "mysql", "datastore_manager": "mysql",
+                            "image": "", "image_tags": [], "packages": [], "active": True, "default": False,
+                            "engine": {"binary": "/usr/sbin/mariadbd"}}}
+        before = api.dump()
+        expect_fault(api.call("POST", "/v1.0/t1/mgmt/datastore-versions", body, token=TOKEN_T1), 403, "admin",
+                     "a tenant without the admin role")
+        bad = json.loads(json.dumps(body))
+        bad["version"]["engine"] = {"binary": "relative/path"}
+        expect_fault(api.call("POST", "/v1.0/ops/mgmt/datastore-versions", bad, token=TOKEN_OPS), 400, "absolute")
+        bad["version"]["engine"] = {"binary": "/x", "shell": "rm"}
+        expect_fault(api.call("POST", "/v1.0/ops/mgmt/datastore-versions", bad, token=TOKEN_OPS), 400,
+                     "Unknown field")
+        check(api.dump() == before, "refused admin requests changed nothing")
+        code, _, _ = api.call("POST", "/v1.0/ops/mgmt/datastore-versions", body, token=TOKEN_OPS)
+        check(code == 202, f"version create: {code}")
+        code, got, _ = api.call("GET", "/v1.0/t1/datastores/mysql/versions/10.6", token=TOKEN_T1)
+        check(code == 200 and "active" not in got["version"], f"the new version, tenant view: {got}")
+        vid = got["version"]["id"]
+        code, got, _ = api.call("GET", f"/v1.0/ops/mgmt/datastore-versions/{vid}", token=TOKEN_OPS)
+        check(got["version"]["engine"] == {"binary": "/usr/sbin/mariadbd"} and got["version"]["active"] is True,
+              f"admin view: {got}")
+        code, _, _ = api.call("PATCH", f"/v1.0/ops/mgmt/datastore-versions/{vid}", {"active": False},
+                              token=TOKEN_OPS)
+        check(code == 202, f"disable: {code}")
+        expect_fault(api.call("GET", "/v1.0/t1/datastores/mysql/versions/10.6", token=TOKEN_T1), 404, None,
+                     "a disabled version is hidden from tenants")
+        create = create_with(datastore={"type": "mysql", "version": "10.6"})
+        expect_fault(api.call("POST", "/v1.0/ops/instances", create, token=TOKEN_OPS), 400, "not active",
+                     "no instance on a disabled version")
+        code, _, _ = api.call("PATCH", f"/v1.0/ops/mgmt/datastore-versions/{vid}", {"active": True, "default": True},
+                              token=TOKEN_OPS)
+        code, got, _ = api.call("GET", "/v1.0/t1/datastores/mysql", token=TOKEN_T1)
+        check(got["datastore"]["default_version"] == vid, f"made default: {got}")
+        code, got, _ = api.call("POST", "/v1.0/ops/mgmt/flavors",
+                                {"flavor": {"flavor_id": "auto", "name": "tiny", "ram": 256, "disk": 0, "vcpu": 1,
+                                            "ephemeral": 0, "swap": 0, "rxtx_factor": "1.0", "is_public": "True"}},
+                                token=TOKEN_OPS)
+        check(code == 200 and got["flavor"]["ram"] == 256, f"flavor create: {code} {got}")
+        fid = got["flavor"]["id"]
+        code, got, _ = api.call("GET", f"/v1.0/t1/flavors/{fid}", token=TOKEN_T1)
+        check(code == 200 and got["flavor"]["name"] == "tiny", f"flavor visible: {got}")
+        code, _, _ = api.call("DELETE", f"/v1.0/ops/mgmt/flavors/{fid}", token=TOKEN_OPS)
+        check(code == 202, "flavor delete")
+        expect_fault(api.call("GET", f"/v1.0/t1/flavors/{fid}", token=TOKEN_T1), 404)
+        # the stock client's admin commands
+        ep = api.url("/v1.0/ops")
+        cp = openstack(["datastore", "version", "create", "7.2", "redis", "redis", ""], ep, TOKEN_OPS)
+        check(cp.returncode == 0, f"openstack datastore version create: {cp.stderr}")
+        rows = ok_json(openstack(["datastore", "version", "list", "redis", "-f", "json"], ep, TOKEN_OPS), "versions")
+        new = [r for r in rows if r["Name"] == "7.2"]
+        check(len(new) == 1, f"7.2 listed: {rows}")
+        cp = openstack(["datastore", "version", "set", new[0]["ID"], "--disable"], ep, TOKEN_OPS)
+        check(cp.returncode == 0, f"openstack datastore version set --disable: {cp.stderr}")
+        code, got, _ = api.call("GET", f"/v1.0/ops/mgmt/datastore-versions/{new[0]['ID']}", token=TOKEN_OPS)
+        check(got["version"]["active"] is False, f"disabled: {got}")
+
+
 # ------------------------------------------------------------ strict input
 
 GOOD_CREATE = {"instance": {"name": "db1", "flavorRef": "1", "volume": {"size": 1, "type": None},

@@ -321,11 +321,27 @@ static int run(const struct options *o, const struct verb *v, const struct cli_a
     return rc;
 }
 
+/* The operator's ZeroMQ path is chosen with --endpoint or its variable;
+ * everything else speaks to the REST API (trovectl_rest.c). */
+static bool wants_zeromq(int argc, char **argv)
+{
+    const char *env = getenv(TROVE_CONTROL_ENDPOINT_ENV);
+    if (env && *env)
+        return true;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--endpoint") == 0 || strncmp(argv[i], "--endpoint=", 11) == 0)
+            return true;
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {.endpoint = getenv(TROVE_CONTROL_ENDPOINT_ENV)};
     char err[512];
     int i = 1;
+
+    if (!wants_zeromq(argc, argv))
+        return trovectl_rest_main(argc, argv);
 
     if (!o.endpoint || !*o.endpoint)
         o.endpoint = TROVE_CONTROL_DEFAULT_ENDPOINT;

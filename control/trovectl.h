@@ -54,6 +54,10 @@ bool verb_has_instance(const struct verb *v);
  * Returns value itself, or buf, or NULL with a message in err. */
 const char *cli_secret(const char *value, char *buf, size_t buflen, char *err, size_t errlen);
 
+/* trovectl_rest.c: the whole command line when trovectl speaks to the REST
+ * API (no --endpoint and no $TROVE_CONTROL_ENDPOINT). Returns the exit code. */
+int trovectl_rest_main(int argc, char **argv);
+
 /* trovectl_print.c */
 void print_kv(const struct tv *map, bool reveal_secrets);
 void print_ping(const struct tv *result, const struct cli_args *a);

@@ -4,7 +4,8 @@
 set -euo pipefail
 PACKAGES=(
   gcc libc6-dev meson ninja-build pkg-config
-  libzmq3-dev libmsgpack-dev libjansson-dev libmicrohttpd-dev libzstd-dev libssl-dev libcmocka-dev
+  libzmq3-dev libmsgpack-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libzstd-dev libssl-dev
+  libcmocka-dev
   libmariadb-dev libpq-dev libhiredis-dev libsqlite3-dev
   mariadb-server mariadb-client mariadb-backup postgresql redis-server
   python3 python3-zmq python3-msgpack zstd procps

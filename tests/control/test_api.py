@@ -543,5 +543,62 @@ def test_stock_client_with_tokens():
         check(cp.returncode != 0 and "401" in cp.stderr, f"a wrong token: {cp.stderr}")
 
 
+# ------------------------------------------------------------ trovectl over REST
+
+def trovectl(api, args, tenant="t1", token_file=None, stdin=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TROVE_")}
+    env.update({"TROVE_URL": api.url(""), "TROVE_TENANT": tenant})
+    argv = [harness.trovectl_binary()] + (["--token-file", token_file] if token_file else []) + args
+    return subprocess.run(argv, capture_output=True, text=True, env=env, input=stdin, timeout=120)
+
+
+def test_trovectl_over_rest():
+    with harness.Env() as env:
+        api = Api(env, instances=("t1:2", "t1:1", "t2:1"), tokens=True)
+        tok1 = harness.secret_file(env.path("t1.token"), TOKEN_T1 + "\n")
+        cp = trovectl(api, ["--json", "list"], token_file=tok1)
+        check(cp.returncode == 0, f"trovectl list: {cp.stderr}")
+        check(sorted(i["id"] for i in json.loads(cp.stdout)["instances"]) == sorted(api.ids["t1"]), cp.stdout)
+        # names resolve to ids; a unique name works, a repeated one is refused with a clear line
+        cp = trovectl(api, ["--json", "show", "inst-1"], token_file=tok1)
+        check(cp.returncode == 0 and json.loads(cp.stdout)["instance"]["id"] == api.ids["t1"][1], cp.stderr)
+        cp = trovectl(api, ["show", "inst-0"], token_file=tok1)
+        check(cp.returncode == 1 and cp.stderr.count("\n") == 1 and "More than one instance" in cp.stderr,
+              f"ambiguous name: {cp.stderr!r}")
+        cp = trovectl(api, ["show", api.ids["t1"][0]], token_file=tok1)
+        check(cp.returncode == 0 and f"id: {api.ids['t1'][0]}" in cp.stdout, f"show by id: {cp.stdout}")
+        # another tenant's instance, by id or name, is not found
+        cp = trovectl(api, ["show", api.ids["t2"][0]], token_file=tok1)
+        check(cp.returncode == 1 and "trovectl: not_found: No instance" in cp.stderr, cp.stderr)
+        # the token never shows, and a wrong one is one line
+        cp = trovectl(api, ["list"], tenant="t2", token_file=tok1)
+        check(cp.returncode == 1 and cp.stderr.startswith("trovectl: forbidden:") and TOKEN_T1 not in cp.stderr,
+              cp.stderr)
+        cp = trovectl(api, ["list"])
+        check(cp.returncode == 1 and "unauthorized" in cp.stderr, f"no token: {cp.stderr}")
+        # work goes through: passwords come from stdin, and the request passes the API's checks
+        cp = trovectl(api, ["create", "db1", "small", "--size", "1", "--datastore", "mysql", "--database", "app",
+                            "--user", "bob"], token_file=tok1, stdin="s3cret-pw\n")
+        check(cp.returncode == 1 and "instance.create" in cp.stderr and "s3cret" not in cp.stderr + cp.stdout,
+              f"create reaches the core: {cp.stderr}")
+        cp = trovectl(api, ["create", "db1", "small", "--size", "1", "--user", "bob"], token_file=tok1, stdin="")
+        check(cp.returncode == 2 and "standard input" in cp.stderr, f"a user without a password: {cp.stderr}")
+        cp = trovectl(api, ["create", "db1", "nosuchflavor", "--size", "1"], token_file=tok1)
+        check(cp.returncode == 1 and "No flavor with a name or ID of 'nosuchflavor'" in cp.stderr, cp.stderr)
+        cp = trovectl(api, ["resize-volume", "inst-1", "5", "--wait"], token_file=tok1)
+        check(cp.returncode == 1 and "instance.resize_volume" in cp.stderr, cp.stderr)
+        cp = trovectl(api, ["user-create", "inst-1", "bob", "-", "app"], token_file=tok1, stdin="pw\n")
+        check(cp.returncode == 1 and "not connected" in cp.stderr, cp.stderr)
+        cp = trovectl(api, ["flavor-list", "--json"], token_file=tok1)
+        check(cp.returncode == 0 and len(json.loads(cp.stdout)["flavors"]) == 3, cp.stderr)
+        cp = trovectl(api, ["--json", "show", "nope"], token_file=tok1)
+        doc = json.loads(cp.stdout)
+        check(cp.returncode == 1 and doc["ok"] is False and doc["error"]["code"] == "not_found", cp.stdout)
+        cp = trovectl(api, ["datastore-list", "--wait"], token_file=tok1)
+        check(cp.returncode == 2 and "does not take --wait" in cp.stderr, cp.stderr)
+        cp = trovectl(api, ["list"], token_file=env.path("missing"))
+        check(cp.returncode == 2 and "--token-file" in cp.stderr, cp.stderr)
+
+
 if __name__ == "__main__":
     harness.run_tests(globals())

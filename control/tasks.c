@@ -331,6 +331,10 @@ static bool save_outcome(struct tasks *t, struct task *task)
         log_warn("task %s: the registry did not take its outcome (%s); will try again", task->id, err);
         return false;
     }
+    /* Free the instance if this task still holds it (compare-and-set: a
+     * module that cleared it already, or a newer task, is left alone). */
+    if (task->instance[0])
+        registry_instance_set_task(t->cfg.registry, task->instance, task->id, NULL, NULL, 0);
     return true;
 }
 

@@ -73,6 +73,7 @@ static const struct field_rule hello_task_rules[] = {
 };
 
 static void on_watch(void *ctx);
+static void on_outcome(void *ctx, const char *instance, const char *op, int status, const struct tv *result);
 
 struct conductor *conductor_new(const struct conductor_config *cfg)
 {
@@ -90,6 +91,8 @@ struct conductor *conductor_new(const struct conductor_config *cfg)
         return NULL;
     }
     agents_set_missed_limit(cfg->agents, (int)c->cfg.heartbeat_miss);
+    if (cfg->registry)
+        tasks_set_observer(cfg->tasks, on_outcome, c);
     if (c->watch)
         loop_timer_arm(c->watch, WATCH_MS);
     return c;
@@ -357,6 +360,36 @@ static void on_watch(void *ctx)
         check_unheard(c);
     }
     loop_timer_arm(c->watch, WATCH_MS);
+}
+
+/* Statuses that follow from what was done: config.apply (or reset) with
+ * settings that need a restart -> RESTART_REQUIRED; a completed restart (or
+ * start) clears it. */
+static void on_outcome(void *ctx, const char *instance, const char *op, int status, const struct tv *result)
+{
+    struct conductor *c = ctx;
+    const struct tv *pending = tv_get(result, "pending_restart");
+    bool needs_restart = status == TROVE_OK && (strcmp(op, "config.apply") == 0 || strcmp(op, "config.reset") == 0) &&
+                         pending && pending->type == TV_ARRAY && pending->u.a.len > 0;
+    bool restarted = status == TROVE_OK && (strcmp(op, "restart") == 0 || strcmp(op, "start") == 0);
+    if (!needs_restart && !restarted)
+        return;
+    struct seen *s = seen_of(c, instance);
+    struct registry_instance in;
+    if (!s || !load_instance(c, instance, s, &in))
+        return;
+    char err[256];
+    const char *from = needs_restart ? in.status : "RESTART_REQUIRED";
+    const char *to = needs_restart ? "RESTART_REQUIRED" : "ACTIVE";
+    const char *reason = needs_restart ? "settings were applied that take effect after a restart" : "";
+    if (strcmp(in.status, from) == 0 && strcmp(in.status, to) != 0 && (!needs_restart || !in.task_id[0]) &&
+        registry_instance_set_status(c->cfg.registry, instance, from, to, reason, err, sizeof err) == TROVE_OK) {
+        log_info("instance %s: %s -> %s", instance, from, to);
+        snprintf(s->status, sizeof s->status, "%s", to);
+        snprintf(s->reason, sizeof s->reason, "%s", reason);
+        s->written_ms = monotonic_ms();
+    }
+    registry_instance_clear(&in);
 }
 
 /* The agent's hello, kept in the registry's agents table. */

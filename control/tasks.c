@@ -86,6 +86,8 @@ struct tasks {
     struct loop_timer *timer;
     int64_t next_deadline_ms;
     int64_t next_housekeeping_ms;
+    tasks_observer_fn observer;       /* outcomes of agent operations */
+    void *observer_ctx;
     char owner[REGISTRY_ID_SIZE];     /* this process, for the registry's task rows */
     int64_t epoch;                    /* this process's start (Unix ms) */
 };
@@ -157,6 +159,7 @@ static void arm(struct tasks *t, int64_t deadline_ms)
 
 static void on_timer(void *ctx);
 static void load_unfinished(struct tasks *t);
+static int outcome_of(const struct tv *msg, const char **message);
 
 struct tasks *tasks_new(const struct tasks_config *cfg)
 {
@@ -518,6 +521,11 @@ static bool task_close(struct tasks *t, struct task *task, struct tv *done)
     task->outcome_unsaved = !save_outcome(t, task);
     ring_add(t, task->id);
     release_watchers(task, done);
+    if (t->observer && task->by_agent && task->instance[0]) {
+        const char *message;
+        int status = outcome_of(done, &message);
+        t->observer(t->observer_ctx, task->instance, task->op, status, tv_get(done, "result"));
+    }
     return true;
 }
 
@@ -607,8 +615,16 @@ bool tasks_agent_reply(struct tasks *t, const char *instance, const struct tv *r
             log_error("out of memory following task %s", task_id);
     }
     p->reply(p->user, status, message, result);
+    if (t->observer && !(status == TROVE_OK && control_result_is_task(result)))
+        t->observer(t->observer_ctx, instance, p->op, status, result);
     free(p);
     return true;
+}
+
+void tasks_set_observer(struct tasks *t, tasks_observer_fn fn, void *ctx)
+{
+    t->observer = fn;
+    t->observer_ctx = ctx;
 }
 
 bool tasks_agent_event(struct tasks *t, const char *instance, const struct tv *event)

@@ -110,6 +110,16 @@ struct tv *tasks_done_event(const struct tasks *t, const char *id);
 /* Every task of an instance (NULL: all), newest first, as tasks_describe. */
 struct tv *tasks_list(const struct tasks *t, const char *instance);
 
+/*
+ * Watch every outcome of an agent operation: a reply to a short one, the
+ * task.done of a long one (status and result as in control_reply_fn). The
+ * conductor uses it for statuses that follow from what was done
+ * (RESTART_REQUIRED after config.apply). One observer; NULL removes it.
+ */
+typedef void (*tasks_observer_fn)(void *ctx, const char *instance, const char *op, int status,
+                                  const struct tv *result);
+void tasks_set_observer(struct tasks *t, tasks_observer_fn fn, void *ctx);
+
 /* ---------------------------------------------------------- agents' view */
 
 /*

@@ -11,6 +11,7 @@ from the registry file.
 - an agent silent for heartbeat_miss intervals shows ERROR with the reason,
   and its next heartbeat brings the instance back;
 - while a task holds the instance, heartbeats leave its status alone;
+- settings applied that need a restart show RESTART_REQUIRED until one;
 - after a restart of trove-control, an instance whose agent never comes back
   shows ERROR, while one whose agent reconnects keeps its status.
 """
@@ -126,7 +127,7 @@ def test_engine_state_becomes_the_status_and_old_heartbeats_are_ignored():
 def test_silent_agent_shows_error_and_comes_back():
     with harness.Env() as env:
         _, endpoint, client, db = start(env, heartbeat_miss=2)
-        add_instance(db, "st-2")
+        add_instance(db, "st-2", status="BUILD")
         agent = RawAgent(env, endpoint, "st-2")
         hello(agent, 300)
         heartbeat(agent, "running")
@@ -188,6 +189,33 @@ def test_after_a_restart_instances_keep_their_status_unless_their_agent_stays_aw
         check("no agent has connected since trove-control started" in row[1], f"reason: {row}")
         heartbeat(back, "running")
         check(status_of(db, "st-back")[0] == "ACTIVE", f"the returned agent's instance: {status_of(db, 'st-back')}")
+
+
+def test_settings_that_need_a_restart_show_restart_required_until_one():
+    with harness.Env() as env:
+        _, endpoint, client, db = start(env)
+        add_instance(db, "st-rr", status="BUILD")
+        agent = RawAgent(env, endpoint, "st-rr")
+        hello(agent, 60000)
+        heartbeat(agent, "running")
+        wait_status(db, "st-rr", "ACTIVE")
+
+        rid = client.send("config.apply", {"values": {"maxmemory": "64mb"}}, instance="st-rr")
+        req = agent.expect(lambda m: m.get("id") == rid)
+        check(req is not None, "the agent got no config.apply")
+        agent.send({"type": "reply", "id": rid, "ok": True,
+                    "result": {"applied": [], "pending_restart": ["maxmemory"]}})
+        row = wait_status(db, "st-rr", "RESTART_REQUIRED")
+        check("after a restart" in row[1], f"reason: {row}")
+        heartbeat(agent, "running")
+        time.sleep(0.5)
+        check(status_of(db, "st-rr")[0] == "RESTART_REQUIRED", "a heartbeat cleared RESTART_REQUIRED")
+
+        rid = client.send("restart", instance="st-rr")
+        check(agent.expect(lambda m: m.get("id") == rid) is not None, "the agent got no restart")
+        agent.send({"type": "reply", "id": rid, "ok": True, "result": {"task": rid, "state": "running"}})
+        agent.send({"type": "event", "id": rid, "event": "task.done", "op": "restart", "ok": True, "result": {}})
+        wait_status(db, "st-rr", "ACTIVE")
 
 
 def start_again(env, old_proc):

@@ -51,6 +51,7 @@ struct provision_request {
     const char *server_public_key;  /* the control plane's Z85 public key; NULL only with plaintext_dev */
     bool plaintext_dev;             /* development only: agent without CURVE (loopback endpoints only) */
     uint32_t heartbeat_ms;          /* the agent's heartbeat interval; 0 = 2000 */
+    bool no_start;                  /* leave the agent stopped (the caller admits its key first, then calls start) */
 };
 
 /* Engine configuration parameters (name = value, as the plugin's config
@@ -96,8 +97,9 @@ struct provision;
 struct provision_ops {
     const char *kind;   /* "local" */
 
-    /* Make everything the instance needs and start its agent: ports, a fresh
-     * agent key pair, agent configuration and 0600 secrets, the volume.
+    /* Make everything the instance needs and start its agent (unless
+     * req->no_start): ports, a fresh agent key pair, agent configuration and
+     * 0600 secrets, the volume.
      * The agent connects to req->control_endpoint and waits for `prepare`
      * (out->params are prepare's `overrides`). On failure nothing is left
      * behind. TROVE_EEXIST if the instance already exists here. */

@@ -675,7 +675,7 @@ static int create_steps(struct provision_local *pl, const struct provision_reque
     }
     if (rc == TROVE_OK)
         rc = write_agent_conf(pl, req, lp, k, rec, req->instance_id, err, errlen);
-    if (rc == TROVE_OK)
+    if (rc == TROVE_OK && !req->no_start)
         rc = agent_start(pl, lp, &pid, err, errlen);
     return rc;
 }
@@ -716,8 +716,8 @@ static int local_create(struct provision *p, const struct provision_request *req
         return rc;
     }
     fill_instance(req->instance_id, &lp, &rec, out);
-    log_info("provision: instance %s (%s) created: port %u, %s volume of %u GB, agent pid %ld", req->instance_id,
-             k->plugin, rec.port, rec.volume_kind, rec.volume_gb, (long)out->agent_pid);
+    log_info("provision: instance %s (%s) created: port %u, %s volume of %u GB, agent %s", req->instance_id,
+             k->plugin, rec.port, rec.volume_kind, rec.volume_gb, out->agent_pid ? "started" : "not started yet");
     return TROVE_OK;
 }
 

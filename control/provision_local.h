@@ -2,7 +2,7 @@
  * provision_local.h - the pieces of the local provisioner, shared by its
  * files only: provision_local.c (the ops), provision_volume.c (ext4 images
  * and their loop mounts, or plain directories), provision_engine.c (what each
- * plugin needs: settings, pid file, stop signal), provision_proc.c (running
+ * plugin needs: settings, pid file, stop signal), provision_proc.h (running
  * tools, detached processes, pid files). Nothing outside control/provision_*
  * includes it.
  */
@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "provision.h"
+#include "provision_proc.h"
 
 #define LOCAL_PATH PROVISION_PATH_MAX
 
@@ -113,33 +114,6 @@ int volume_unmount(const struct local_paths *lp, bool lazy, char *err, size_t er
 int volume_grow(const struct local_paths *lp, uint32_t new_gb, char *err, size_t errlen);
 bool volume_is_mounted(const char *mount_point);
 void volume_usage(const char *path, uint64_t *total, uint64_t *avail);
-
-/* ------------------------------------------------------------ processes (provision_proc.c) */
-
-/* Run a tool (argv[0] looked up in PATH) with stdin from /dev/null and its
- * output collected; returns its exit status (0-255), or -1 when it could not
- * run or died by a signal. out (may be NULL) receives the output's tail. */
-int proc_run(const char *const argv[], char *out, size_t outlen);
-/* Start argv detached from this process (new session, reparented to init,
- * every descriptor closed, signals reset), stdout/stderr appended to log,
- * cwd as given; *pid is the detached process. */
-int proc_spawn_detached(const char *const argv[], const char *cwd, const char *log, pid_t *pid, char *err,
-                        size_t errlen);
-/* The pid in a pid file (first line), or 0. */
-pid_t proc_read_pid_file(const char *path);
-int proc_write_pid_file(const char *path, pid_t pid, char *err, size_t errlen);
-/* Exists and is not a zombie. */
-bool proc_alive(pid_t pid);
-/* /proc/<pid>/comm is one of names (NULL-terminated). */
-bool proc_comm_is(pid_t pid, const char *const names[]);
-/* /proc/<pid>/cmdline has an argument equal to arg. */
-bool proc_cmdline_has(pid_t pid, const char *arg);
-/* Send sig and wait up to timeout_ms for the process to go; then SIGKILL
- * and wait again. 0 when it is gone, -1 if it survived SIGKILL. */
-int proc_terminate(pid_t pid, int sig, int timeout_ms);
-/* Some processes that hold files under path open (or as cwd/root), as
- * "pid (comm)" text, for an error message. */
-void proc_holders(const char *path, char *out, size_t outlen);
 
 /* ------------------------------------------------------------ files (provision_local.c) */
 

@@ -4,6 +4,7 @@
  * trove-control, pid files, and stopping a process that is not our child.
  * No shell is ever involved: every argv goes to exec as it is.
  */
+#include "provision_proc.h"
 #include "provision_local.h"
 
 #include <dirent.h>

@@ -6,7 +6,7 @@
  *
  *   provision_tool --instances-dir D --agent-binary B --plugin-dir P [--volume auto|loop|directory] VERB ...
  *     create ID PLUGIN --ram-mb N --volume-gb N --endpoint EP (--server-key Z85 | --plaintext)
- *            [--datastore NAME] [--bindir DIR] [--binary PATH] [--heartbeat-ms N]
+ *            [--datastore NAME] [--bindir DIR] [--binary PATH] [--heartbeat-ms N] [--no-start]
  *     describe|start|stop|destroy|force-destroy|adopt ID
  *     resize-volume ID GB
  *     apply-flavor ID RAM_MB
@@ -81,6 +81,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             num = &o->req.heartbeat_ms;
         else if (strcmp(a, "--plaintext") == 0) {
             o->req.plaintext_dev = true;
+            continue;
+        } else if (strcmp(a, "--no-start") == 0) {
+            o->req.no_start = true;
             continue;
         } else if (strcmp(a, "--volume") == 0) {
             const char *v = params_value(argc, argv, &i);

@@ -396,6 +396,25 @@ def test_adopt_keeps_a_running_agent_and_restarts_a_dead_one():
         check(redis_cli(back, "PING") == "PONG", "the engine did not start on the remounted volume")
 
 
+def test_create_without_starting_the_agent_then_start():
+    """The control plane admits the agent's key before the agent first connects."""
+    with harness.Env(prefix="prov-nostart-") as env:
+        prov = Provisioner(env)
+        inst = prov.run("create", "db-later", "redis", "--ram-mb", 128, "--volume-gb", 1, "--endpoint", prov.endpoint,
+                        "--server-key", prov.server_key, "--no-start")
+        check(inst["ok"], f"create --no-start: {inst}")
+        inst = inst["result"]
+        check(inst["agent_pid"] == 0 and len(inst["agent_public_key"]) == 40, f"after create: {inst}")
+        check(not os.path.exists(os.path.join(inst["dir"], "agent.pid")), "an agent pid file without an agent")
+        check(mount_fstype(inst["volume_path"]) == "ext4", "the volume is not mounted")
+        started = prov.must("start", "db-later")
+        check(alive(started["agent_pid"]), "start did not start the agent")
+        again = prov.must("start", "db-later")
+        check(again["agent_pid"] == started["agent_pid"], "a second start replaced the running agent")
+        prov.must("destroy", "db-later")
+        check_gone(prov, started)
+
+
 def test_directory_volume_without_loop_devices():
     with harness.Env(prefix="prov-dir-") as env:
         prov = Provisioner(env, extra_env={"TROVE_PROVISION_VOLUME": "directory"})

@@ -206,7 +206,8 @@ static const char *status_from_heartbeat(struct conductor *c, const struct tv *h
     if (strcmp(state, "running") == 0)
         return "ACTIVE";
     if (strcmp(state, "stopped") == 0 || strcmp(state, "crashed") == 0) {
-        snprintf(reason, cap, "the engine is %s%s%s", state, *message ? ": " : "", message);
+        snprintf(reason, cap, "the engine %s%s%s", strcmp(state, "crashed") == 0 ? "crashed" : "is stopped",
+                 *message ? ": " : "", message);
         return "SHUTDOWN";
     }
     if (strcmp(state, "new") == 0)

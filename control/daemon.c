@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +27,21 @@
 #include "conductor.h"
 #include "control_ops.h"
 #include "core.h"
+#include "instances.h"
+#include "keys.h"
 #include "log.h"
 #include "loop.h"
+#include "provision.h"
 #include "registry.h"
 #include "rpc.h"
 #include "tasks.h"
+
+#ifndef TROVE_PLUGIN_DIR
+#define TROVE_PLUGIN_DIR "/usr/local/lib/trove/plugins"
+#endif
+#ifndef TROVE_AGENT_BINARY
+#define TROVE_AGENT_BINARY "/usr/local/bin/trove-agent"
+#endif
 
 /* Everything the daemon opened, so it can close it in reverse. */
 struct daemon {
@@ -47,6 +59,9 @@ struct daemon {
     struct clients *clients;
     struct auth *auth;
     struct api *api;
+    struct provision *provision;      /* NULL with provisioner = none */
+    struct instances *instances;
+    char agent_binary[4096], plugin_dir[4096];
 };
 
 /* ------------------------------------------------------------ the state directory */
@@ -115,6 +130,93 @@ static void on_signal(void *ctx, short events)
     }
 }
 
+/* ------------------------------------------------------------ provisioning */
+
+/* Where trove-agent and the plugins are when the config does not say: beside
+ * this program in a build tree (control/ next to agent/ and plugins/), else
+ * where they are installed. */
+static void default_paths(struct daemon *d)
+{
+    char exe[4096] = "", path[4200], tree[PATH_MAX], agent[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    const char *dir = dirname(exe);
+    snprintf(path, sizeof path, "%s/../plugins", dir);
+    bool build_tree = n > 0 && realpath(path, tree);
+    snprintf(path, sizeof path, "%s/../agent/trove-agent", dir);
+    if (d->cfg->agent_binary)
+        snprintf(d->agent_binary, sizeof d->agent_binary, "%s", d->cfg->agent_binary);
+    else if (build_tree && realpath(path, agent))
+        snprintf(d->agent_binary, sizeof d->agent_binary, "%s", agent);
+    else
+        snprintf(d->agent_binary, sizeof d->agent_binary, "%s", TROVE_AGENT_BINARY);
+    if (d->cfg->plugin_dir)
+        snprintf(d->plugin_dir, sizeof d->plugin_dir, "%s", d->cfg->plugin_dir);
+    else
+        snprintf(d->plugin_dir, sizeof d->plugin_dir, "%s", build_tree ? tree : TROVE_PLUGIN_DIR);
+}
+
+/* A registry without flavors gets a few, like a fresh cloud's. */
+static int seed_flavors(struct registry *r, char *err, size_t errlen)
+{
+    static const struct { const char *id, *name; int64_t ram_mb, vcpus; } flavors[] = {
+        {"1", "m1.tiny", 512, 1}, {"2", "m1.small", 1024, 1}, {"3", "m1.medium", 2048, 2}, {"4", "m1.large", 4096, 2},
+    };
+    struct registry_flavor *items = NULL;
+    size_t n = 0;
+    int rc = registry_flavor_list(r, &(struct registry_query){.limit = 1}, &items, &n, NULL, err, errlen);
+    registry_flavors_free(items, n);
+    for (size_t i = 0; rc == TROVE_OK && n == 0 && i < sizeof flavors / sizeof flavors[0]; i++) {
+        struct registry_flavor f = {.ram_mb = flavors[i].ram_mb, .vcpus = flavors[i].vcpus, .disk_gb = 0};
+        snprintf(f.id, sizeof f.id, "%s", flavors[i].id);
+        f.name = (char *)flavors[i].name;
+        rc = registry_flavor_create(r, &f, err, errlen);
+        if (rc == TROVE_OK)
+            log_info("added flavor %s (%s, %lld MB)", flavors[i].id, flavors[i].name, (long long)flavors[i].ram_mb);
+    }
+    return rc;
+}
+
+static int open_provisioning(struct daemon *d, char *err, size_t errlen)
+{
+    const struct control_config *cfg = d->cfg;
+    if (strcmp(cfg->provisioner, "none") == 0)
+        return 0;
+    default_paths(d);
+    static const enum provision_volume_mode modes[] = {
+        [CONTROL_VOLUME_AUTO] = PROVISION_VOLUME_AUTO, [CONTROL_VOLUME_LOOP] = PROVISION_VOLUME_LOOP,
+        [CONTROL_VOLUME_DIRECTORY] = PROVISION_VOLUME_DIRECTORY};
+    struct provision_local_config pc = {.instances_dir = cfg->instances_dir, .agent_binary = d->agent_binary,
+                                        .plugin_dir = d->plugin_dir, .volume_mode = modes[cfg->volume],
+                                        .postgres_os_user = cfg->postgres_os_user};
+    char why[400];
+    if (!(d->provision = provision_local_open(&pc, why, sizeof why))) {
+        snprintf(err, errlen, "provisioner: %s", why);
+        return -1;
+    }
+    struct keys_pair server = {0};
+    if (!cfg->plaintext_dev && keys_read_key(cfg->server_key_file, &server, err, errlen) != 0)
+        return -1;
+    struct instances_config ic = {
+        .loop = d->loop, .core = d->core, .tasks = d->tasks, .registry = d->registry, .agents = d->agents,
+        .provision = d->provision, .agent_endpoint = cfg->agent_endpoint,
+        .server_public_key = cfg->plaintext_dev ? NULL : server.public_z85, .plaintext_dev = cfg->plaintext_dev,
+        .heartbeat_ms = (uint32_t)cfg->agent_heartbeat_ms};
+    d->instances = instances_new(&ic, err, errlen);
+    keys_wipe(&server);
+    if (!d->instances)
+        return -1;
+    int added = 0;
+    if (seed_flavors(d->registry, why, sizeof why) != TROVE_OK ||
+        instances_discover_versions(d->registry, d->plugin_dir, &added, why, sizeof why) != TROVE_OK) {
+        snprintf(err, errlen, "registry: %s", why);
+        return -1;
+    }
+    log_info("local provisioner: instances in %s, agent %s, plugins in %s (%d datastore version(s) found)",
+             cfg->instances_dir, d->agent_binary, d->plugin_dir, added);
+    return 0;
+}
+
 /* ------------------------------------------------------------ wiring */
 
 static int open_core(struct daemon *d, char *err, size_t errlen)
@@ -173,6 +275,8 @@ static int open_agent_door(struct daemon *d, char *err, size_t errlen)
     if (!(d->rpc = rpc_open(&rc, err, errlen)))
         return -1;
     core_set_rpc(d->core, d->rpc);
+    if (d->instances)
+        instances_set_rpc(d->instances, d->rpc);
     return 0;
 }
 
@@ -190,22 +294,22 @@ static int open_api(struct daemon *d, char *err, size_t errlen)
     }
     struct api_config ac = {.listen = cfg->api_listen, .request_timeout_ms = cfg->request_timeout_ms};
     struct api_deps deps = {.auth = d->auth, .core = d->core, .registry = d->registry, .loop = d->loop};
-    if (!(d->api = api_new(&ac, &deps, err, errlen)))
-        return -1;
-    log_info("REST API on %s (port %u, %s)", cfg->api_listen, (unsigned)api_port(d->api),
-             cfg->api_token_file ? "tokens" : "no tokens");
-    return 0;
+    return (d->api = api_new(&ac, &deps, err, errlen)) ? 0 : -1;
 }
 
 static int open_doors(struct daemon *d, char *err, size_t errlen)
 {
-    if (open_agent_door(d, err, errlen) != 0 || open_api(d, err, errlen) != 0)
+    if (open_provisioning(d, err, errlen) != 0 || open_agent_door(d, err, errlen) != 0 ||
+        open_api(d, err, errlen) != 0)
         return -1;
     d->clients = clients_open(d->zmq_context, d->loop, d->core, d->cfg->client_endpoint,
                               d->cfg->request_timeout_ms, err, errlen);
     if (!d->clients)
         return -1;
-    /* Every module that resumes tasks has registered by now. */
+    /* Admit the keys of the registry's instances and adopt what runs; then
+     * every module that resumes tasks has registered. */
+    if (d->instances)
+        instances_start(d->instances);
     tasks_resume(d->tasks);
     return 0;
 }
@@ -216,12 +320,15 @@ static void close_everything(struct daemon *d)
         core_shutdown(d->core);
     api_free(d->api);
     auth_free(d->auth);
+    instances_free(d->instances);
     clients_close(d->clients);
     rpc_close(d->rpc);
     conductor_free(d->conductor);
     core_free(d->core);
     tasks_free(d->tasks);
     agents_free(d->agents);
+    if (d->provision)
+        d->provision->ops->close(d->provision);
     if (d->zmq_context)
         zmq_ctx_term(d->zmq_context);
     loop_free(d->loop);

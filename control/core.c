@@ -220,7 +220,7 @@ static void send_to_agent(struct control_core *core, const struct ops_def *def, 
     }
     if (!core->cfg.rpc || rpc_send(core->cfg.rpc, instance, msg) != 0) {
         int e = core->cfg.rpc ? errno : EHOSTUNREACH;
-        tasks_pending_drop(core->cfg.tasks, instance, id);
+        tasks_pending_drop(core->cfg.tasks, instance, id, user);
         if (e == EHOSTUNREACH)
             fail(reply, user, TROVE_EUNAVAIL, "instance %s is not connected", instance);
         else

@@ -58,17 +58,48 @@ struct task {
     int64_t progress_saved_ms;        /* monotonic */
 };
 
+/* One caller waiting for a reply. */
+struct asker {
+    control_reply_fn reply;
+    control_event_fn on_event;
+    void *user;
+    struct asker *next;
+};
+
+/* A request sent to an agent; a retry of the same id joins the askers. */
 struct pending {
     char instance[TASK_ID_MAX + 1];
     char id[TASK_ID_MAX + 1];
     char op[65];
     char tenant[TASK_ID_MAX + 1];
     char parent[TASK_ID_MAX + 1];
-    control_reply_fn reply;
-    control_event_fn on_event;
-    void *user;
+    struct asker *askers;
     int64_t deadline_ms, timeout_ms;
 };
+
+static void pending_free(void *value)
+{
+    struct pending *p = value;
+    for (struct asker *a = p->askers, *next; a; a = next) {
+        next = a->next;
+        free(a);
+    }
+    free(p);
+}
+
+/* Answer every asker of p (then free p). */
+static void pending_answer(struct pending *p, int status, const char *message, const struct tv *result)
+{
+    struct asker *a = p->askers;
+    p->askers = NULL;
+    while (a) {
+        struct asker *next = a->next;
+        a->reply(a->user, status, message, result);
+        free(a);
+        a = next;
+    }
+    pending_free(p);
+}
 
 struct resumer {
     tasks_resume_fn fn;
@@ -171,7 +202,7 @@ struct tasks *tasks_new(const struct tasks_config *cfg)
         t->cfg.task_deadline_ms = TASKS_DEFAULT_DEADLINE_MS;
     t->by_id = table_new(task_free);
     t->busy = table_new(NULL);
-    t->pending = table_new(free);
+    t->pending = table_new(pending_free);
     t->resumers = table_new(free);
     t->timer = cfg->loop ? loop_timer_new(cfg->loop, on_timer, t) : NULL;
     if (!t->by_id || !t->busy || !t->pending || !t->resumers || !t->timer) {
@@ -540,42 +571,57 @@ int tasks_pending_add(struct tasks *t, const char *instance, const char *id, con
                       const char *parent_task, int64_t timeout_ms, control_reply_fn reply,
                       control_event_fn on_event, void *user)
 {
-    struct pending *p = calloc(1, sizeof *p);
-    if (!p)
+    struct asker *a = calloc(1, sizeof *a);
+    if (!a)
         return -1;
+    *a = (struct asker){reply, on_event, user, NULL};
+    char key[KEY_MAX];
+    size_t key_len = make_key(key, instance, id);
+    int64_t deadline = monotonic_ms() + timeout_ms;
+    /* A retried id joins the request already waiting: every asker gets the reply. */
+    struct pending *p = table_get(t->pending, key, key_len);
+    if (p) {
+        a->next = p->askers;
+        p->askers = a;
+        if (deadline > p->deadline_ms) {
+            p->deadline_ms = deadline;
+            p->timeout_ms = timeout_ms;
+        }
+        return 0;
+    }
+    if (!(p = calloc(1, sizeof *p))) {
+        free(a);
+        return -1;
+    }
     copy_text(p->instance, sizeof p->instance, instance);
     copy_text(p->id, sizeof p->id, id);
     copy_text(p->op, sizeof p->op, op);
     copy_text(p->tenant, sizeof p->tenant, tenant);
     copy_text(p->parent, sizeof p->parent, parent_task);
-    p->reply = reply;
-    p->on_event = on_event;
-    p->user = user;
+    p->askers = a;
     p->timeout_ms = timeout_ms;
-    p->deadline_ms = monotonic_ms() + timeout_ms;
-    char key[KEY_MAX];
-    size_t key_len = make_key(key, instance, id);
-    /* A retried id takes over: the earlier asker is told so. */
-    struct pending *old = table_take(t->pending, key, key_len);
-    if (table_put(t->pending, key, key_len, p) != 0) {
-        if (old)
-            old->reply(old->user, TROVE_EINTERNAL, "out of memory", NULL);
-        free(old);
-        return -1;
-    }
-    if (old) {
-        old->reply(old->user, TROVE_ECANCELLED, "the same request id was sent again; the newer request gets the reply",
-                   NULL);
-        free(old);
-    }
+    p->deadline_ms = deadline;
+    if (table_put(t->pending, key, key_len, p) != 0)
+        return -1;   /* table_put freed p and its asker */
     arm(t, p->deadline_ms);
     return 0;
 }
 
-void tasks_pending_drop(struct tasks *t, const char *instance, const char *id)
+void tasks_pending_drop(struct tasks *t, const char *instance, const char *id, void *user)
 {
     char key[KEY_MAX];
-    table_remove(t->pending, key, make_key(key, instance, id));
+    size_t key_len = make_key(key, instance, id);
+    struct pending *p = table_get(t->pending, key, key_len);
+    for (struct asker **a = p ? &p->askers : NULL; a && *a; a = &(*a)->next) {
+        if ((*a)->user != user)
+            continue;
+        struct asker *gone = *a;
+        *a = gone->next;
+        free(gone);
+        break;
+    }
+    if (p && !p->askers)
+        table_remove(t->pending, key, key_len);
 }
 
 /* The status and message of a reply or task.done map. */
@@ -609,15 +655,15 @@ bool tasks_agent_reply(struct tasks *t, const char *instance, const struct tv *r
         struct task *task = task_get(t, task_id);
         if (!task || task->state != TASK_RUNNING)
             task = task_open(t, task_id, instance, p->tenant, p->op, p->parent, true, NULL);
-        if (!task)
-            log_error("out of memory tracking task %s", task_id);
-        else if (p->on_event && add_watcher(task, p->on_event, p->user) != 0)
-            log_error("out of memory following task %s", task_id);
+        for (struct asker *a = p->askers; a; a = a->next)
+            if (!task || (a->on_event && add_watcher(task, a->on_event, a->user) != 0))
+                log_error("out of memory following task %s", task_id);
     }
-    p->reply(p->user, status, message, result);
+    char op[sizeof p->op];
+    copy_text(op, sizeof op, p->op);
+    pending_answer(p, status, message, result);
     if (t->observer && !(status == TROVE_OK && control_result_is_task(result)))
-        t->observer(t->observer_ctx, instance, p->op, status, result);
-    free(p);
+        t->observer(t->observer_ctx, instance, op, status, result);
     return true;
 }
 
@@ -739,8 +785,7 @@ static void answer_listed(struct tasks *t, struct key_list *k, int status, const
         if (!message)
             snprintf(text, sizeof text, "instance %s did not answer %s within %lld ms", p->instance, p->op,
                      (long long)p->timeout_ms);
-        p->reply(p->user, status, message ? message : text, NULL);
-        free(p);
+        pending_answer(p, status, message ? message : text, NULL);
     }
     free(k->keys);
     free(k->lens);

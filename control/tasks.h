@@ -49,15 +49,16 @@ void tasks_free(struct tasks *t);
  * Remember a request sent to an agent until its reply, its deadline
  * (timeout_ms from now) or cancellation. reply/on_event/user as in
  * control_submit; tenant and parent_task (may be NULL) are copied. A second
- * request with the same instance and id replaces the first, whose caller
- * gets `cancelled`. 0, or -1 on no memory (nothing called).
+ * request with the same instance and id while the first waits (a retry)
+ * joins it: both callers get the one reply. 0, or -1 on no memory (nothing
+ * called).
  */
 int tasks_pending_add(struct tasks *t, const char *instance, const char *id, const char *op, const char *tenant,
                       const char *parent_task, int64_t timeout_ms, control_reply_fn reply,
                       control_event_fn on_event, void *user);
-/* Forget a pending request without calling anything (the send failed and
- * the caller answers itself). */
-void tasks_pending_drop(struct tasks *t, const char *instance, const char *id);
+/* Forget the caller `user` of a pending request without calling it (the
+ * send failed and the caller answers itself); other callers keep waiting. */
+void tasks_pending_drop(struct tasks *t, const char *instance, const char *id, void *user);
 /* An agent's reply: the waiting caller gets it; a long op's {task} reply
  * opens the task (deadline, watchers). False if no request waited for it. */
 bool tasks_agent_reply(struct tasks *t, const char *instance, const struct tv *reply);

@@ -401,5 +401,21 @@ def test_a_second_long_operation_is_refused_while_one_runs():
         check(agent.expect(lambda m: m.get("id") == short) is not None, "a short op was refused too")
 
 
+def test_a_retried_request_id_joins_the_waiting_one():
+    with harness.Env() as env:
+        _, client, agent = raw_setup(env)
+        other = Client(env, client.sock.getsockopt_string(zmq.LAST_ENDPOINT))
+        client.send("user.list", instance="raw-1", rid="retry-1")
+        first = agent.expect(lambda m: m.get("id") == "retry-1")
+        other.send("user.list", instance="raw-1", rid="retry-1")
+        again = agent.expect(lambda m: m.get("id") == "retry-1")
+        check(first is not None and again is not None, "the retry was not sent to the agent again")
+        agent.send({"type": "reply", "id": "retry-1", "ok": True, "result": {"users": []}})
+        for who in (client, other):
+            reply = who.pump(lambda m: m.get("type") == "reply" and m.get("id") == "retry-1", 5)
+            check(reply is not None and reply["ok"] and reply["result"] == {"users": []},
+                  f"an asker did not get the one reply: {reply}")
+
+
 if __name__ == "__main__":
     harness.run_tests(globals())

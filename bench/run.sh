@@ -7,6 +7,8 @@ BUILD=$(readlink -f "${1:-build}")
 status=0
 echo "== agent: ping round trip and idle memory"
 /usr/bin/python3 bench/agent_bench.py "$BUILD" || status=1
+echo "== REST: GET /instances with 1,000 instances, against a bare libmicrohttpd handler"
+"$BUILD/bench/api-bench" || status=1
 for script in bench/*_backup.sh bench/*_backup.py bench/*_user_create.*; do
   [ -e "$script" ] || continue
   echo "== $script"

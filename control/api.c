@@ -61,7 +61,7 @@ void api_respond(struct api_request *r, unsigned status, json_t *body)
     r->answered = true;
     r->status = status;
     if (body) {
-        r->resp = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        r->resp = json_dumps(body, JSON_COMPACT);   /* jansson keeps insertion order */
         json_decref(body);
         if (!r->resp) {
             r->status = 500;
@@ -150,35 +150,32 @@ void api_set_ctx(struct api_request *r, void *ctx, void (*ctx_free)(void *))
     r->ctx_free = ctx_free;
 }
 
-/* The Host header if it looks like a host, else our own address. */
-static void request_host(struct api_request *r, char *out, size_t cap)
+/* The Host header if it looks like a host, else our own address; found
+ * once per request. */
+static const char *request_host(struct api_request *r)
 {
+    if (r->host[0])
+        return r->host;
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-    bool ok = h && h[0] && strlen(h) < cap;
+    bool ok = h && h[0] && strlen(h) < sizeof r->host;
     for (const char *p = h; ok && *p; p++)
         ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
              *p == '-' || *p == ':' || *p == '[' || *p == ']';
     if (ok)
-        snprintf(out, cap, "%s", h);
+        snprintf(r->host, sizeof r->host, "%s", h);
     else
-        snprintf(out, cap, "127.0.0.1:%u", (unsigned)r->api->port);
+        snprintf(r->host, sizeof r->host, "127.0.0.1:%u", (unsigned)r->api->port);
+    return r->host;
 }
 
 json_t *api_links(struct api_request *r, const char *resource_path, const char *id)
 {
-    char host[256];
-    request_host(r, host, sizeof host);
-    char *self = NULL, *bookmark = NULL;
-    json_t *links = NULL;
-    if (asprintf(&self, "http://%s/v1.0/%s/%s/%s", host, r->tenant, resource_path, id) < 0)
-        self = NULL;
-    if (asprintf(&bookmark, "http://%s/%s/%s", host, resource_path, id) < 0)
-        bookmark = NULL;
-    if (self && bookmark)
-        links = json_pack("[{s:s,s:s},{s:s,s:s}]", "href", self, "rel", "self", "href", bookmark, "rel",
-                          "bookmark");
-    free(self);
-    free(bookmark);
+    char self[768], bookmark[640];
+    const char *host = request_host(r);
+    snprintf(self, sizeof self, "http://%s/v1.0/%s/%s/%s", host, r->tenant, resource_path, id);
+    snprintf(bookmark, sizeof bookmark, "http://%s/%s/%s", host, resource_path, id);
+    json_t *links = json_pack("[{s:s,s:s},{s:s,s:s}]", "href", self, "rel", "self", "href", bookmark, "rel",
+                              "bookmark");
     return links ? links : json_array();
 }
 
@@ -298,8 +295,8 @@ json_t *api_page(struct api_request *r, const char *name, json_t *collection, co
             json_object_set_new(page, "links", json_array());
         return page;
     }
-    char host[256], marker[3 * 256 + 1];
-    request_host(r, host, sizeof host);
+    char marker[3 * 256 + 1];
+    const char *host = request_host(r);
     url_encode(next_marker, marker, sizeof marker);
     struct query_walk w = { .r = r };
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_rebuild, &w);
@@ -549,9 +546,8 @@ static bool split_path(struct api_request *r, const char *rest)
 
 static void versions_document(struct api_request *r, bool one)
 {
-    char host[256], *href = NULL;
-    request_host(r, host, sizeof host);
-    if (asprintf(&href, "http://%s/v1.0/", host) < 0) {
+    char *href = NULL;
+    if (asprintf(&href, "http://%s/v1.0/", request_host(r)) < 0) {
         api_fault(r, 500, "out of memory");
         return;
     }

@@ -135,7 +135,9 @@ static void add_detail(struct api_request *r, json_t *o, const struct registry_i
         struct registry_task t = { 0 };
         char err[256];
         if (registry_task_get(r->api->registry, NULL, in->task_id, &t, err, sizeof err) == TROVE_OK)
-            json_object_set_new(o, "task", task_view(&t));
+            json_object_set_new(o, "task", json_pack("{s:s,s:s,s:s,s:I,s:s}", "id", t.id, "kind", t.kind, "state",
+                                                     t.state, "progress", (json_int_t)t.progress, "message",
+                                                     t.message ? t.message : ""));
         registry_task_clear(&t);
     }
     if (r->who.admin)

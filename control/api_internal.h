@@ -68,6 +68,7 @@ struct api_request {
     size_t nseg;
     const char *arg[API_MAX_ARGS];      /* the segments the route's "{}" matched */
     char *tenant;                       /* decoded tenant of the URL */
+    char host[256];                     /* for links: the Host header, checked (see api_links) */
     char *qval[8];                      /* decoded query values handed out by api_query */
     size_t nqval;
     struct auth_identity who;

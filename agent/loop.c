@@ -7,6 +7,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,32 @@ static int64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* This run's epoch: the wall clock, but never at or below the last run's
+ * (kept in <state_dir>/epoch), so a clock set back cannot make this run's
+ * heartbeats look older than the last run's. */
+static int64_t start_epoch(const char *state_dir)
+{
+    char path[4096], tmp[4200];
+    int64_t epoch = wall_ms(), last = 0;
+    snprintf(path, sizeof(path), "%s/epoch", state_dir);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fscanf(f, "%" SCNd64, &last) != 1)
+            last = 0;
+        fclose(f);
+    }
+    if (last >= epoch)
+        epoch = last + 1;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "we");
+    bool ok = f && fprintf(f, "%" PRId64 "\n", epoch) > 0;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, path) != 0)
+        log_warn("cannot keep this run's epoch in %s: %s", path, strerror(errno));
+    return epoch;
 }
 
 /* ------------------------------------------------------------ cache */
@@ -598,7 +625,7 @@ int loop_run(struct agent *a)
         return -1;
     }
     l->a = a;
-    l->epoch = wall_ms();
+    l->epoch = start_epoch(a->state_dir);
     if (setup_sockets(l, err, sizeof(err)) != 0) {
         log_error("%s", err);
         rc = -1;

@@ -226,6 +226,25 @@ def test_agent_sends_the_outcome_again_until_it_is_acknowledged():
         check(heartbeats and heartbeats[-1]["epoch"] == hello["epoch"], f"heartbeat epoch: {heartbeats[-1:]}")
 
 
+def test_an_agent_epoch_never_goes_back():
+    with harness.Env() as env:
+        server = RedisServer(env).start()
+        peer = Router(env)
+        agent = harness.Agent(env, "redis", server.settings, instance_id="epoch-1",
+                              control_endpoint=f"tcp://127.0.0.1:{peer.port}", heartbeat_ms=300)
+        # The last run's epoch lies ahead of the clock (the clock was set back since).
+        state = os.path.join(agent.dir, "state")
+        os.makedirs(state, mode=0o700, exist_ok=True)
+        ahead = int(time.time() * 1000) + 10 ** 9
+        with open(os.path.join(state, "epoch"), "w") as f:
+            f.write(f"{ahead}\n")
+        agent.serve()
+        hello = peer.pump(lambda m: m.get("type") == "hello", 10)
+        check(hello is not None and hello["epoch"] == ahead + 1, f"epoch after a clock set back: {hello}")
+        with open(os.path.join(state, "epoch")) as f:
+            check(int(f.read()) == ahead + 1, "the epoch was not kept for the next run")
+
+
 def plain_control(env, **settings):
     """trove-control in plain-text mode with extra [control] settings."""
     d = env.mkdir("control", mode=0o700)

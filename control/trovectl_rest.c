@@ -498,13 +498,16 @@ static int wait_instance(struct rest *rs, const char *id, bool gone_ok, json_t *
         if (rc != 0)
             return status == 404 ? fail(rs, EXIT_FAILED, "not_found", "instance %s disappeared", id) : rc;
         json_t *inst = json_object_get(doc, "instance");
-        const char *st = json_string_value(json_object_get(inst, "status"));
+        char st_buf[64];
+        snprintf(st_buf, sizeof st_buf, "%s", json_string_value(json_object_get(inst, "status")) ?
+                                                  json_string_value(json_object_get(inst, "status")) : "?");
+        const char *st = st_buf;   /* outlives doc */
         json_t *task = json_object_get(inst, "task");
         if (task)
             snprintf(task_id, sizeof task_id, "%s", json_string_value(json_object_get(task, "id")));
-        progress(rs, last, sizeof last, st ? st : "?", task);
-        bool failed = st && (strcmp(st, "ERROR") == 0 || strcmp(st, "FAILED") == 0);
-        bool settled = !task && st && strcmp(st, "BUILD") != 0 && strcmp(st, "NEW") != 0 &&
+        progress(rs, last, sizeof last, st, task);
+        bool failed = strcmp(st, "ERROR") == 0 || strcmp(st, "FAILED") == 0;
+        bool settled = !task && strcmp(st, "?") != 0 && strcmp(st, "BUILD") != 0 && strcmp(st, "NEW") != 0 &&
                        strcmp(st, "REBOOT") != 0 && strcmp(st, "RESIZE") != 0;
         if (failed && !task) {
             const char *why = json_string_value(at(inst, "fault.message"));
@@ -528,7 +531,7 @@ static int wait_instance(struct rest *rs, const char *id, bool gone_ok, json_t *
         json_decref(doc);
         if (now_s() >= deadline)
             return fail(rs, EXIT_FAILED, "timeout", "instance %s is still %s after %lds (it goes on; trovectl show %s)",
-                        id, st ? st : "?", rs->timeout_s ? rs->timeout_s : WAIT_TIMEOUT_S, id);
+                        id, st, rs->timeout_s ? rs->timeout_s : WAIT_TIMEOUT_S, id);
         sleep_ms(pause);
     }
 }

@@ -23,6 +23,7 @@ from harness import check
 OPENSTACK = "/usr/bin/openstack"
 TOKEN_T1 = "tenant-one-token-0123456789"
 TOKEN_T2 = "tenant-two-token-0123456789"
+TOKEN_OPS = "operator-token-0123456789"
 MIB = 1024 * 1024
 
 
@@ -32,7 +33,7 @@ class Service:
         self.state = env.mkdir("state", mode=0o700)
         self.instances = env.mkdir("instances", mode=0o711)
         keygen(os.path.join(self.state, "server"))
-        tokens = harness.secret_file(env.path("tokens"), f"{TOKEN_T1} t1\n{TOKEN_T2} t2\n")
+        tokens = harness.secret_file(env.path("tokens"), f"{TOKEN_T1} t1\n{TOKEN_T2} t2\n{TOKEN_OPS} ops admin\n")
         self.port = harness.free_port()
         config = harness.write_ini(env.path("control.conf"), {
             "control": {"agent_endpoint": f"tcp://127.0.0.1:{harness.free_port()}", "state_dir": self.state,
@@ -277,6 +278,46 @@ def test_redis():
             return redis_cli(port, root["name"], root["password"], "GET", "k") == "v"
 
         lifecycle(svc, inst, memory, data)
+
+
+def test_trovectl_waits_with_progress():
+    with harness.Env() as env:
+        svc = Service(env)
+        tok = harness.secret_file(env.path("t1.token"), TOKEN_T1 + "\n")
+
+        def trovectl(*args, stdin=None):
+            e = {k: v for k, v in os.environ.items() if not k.startswith("TROVE_")}
+            e.update({"TROVE_URL": f"http://127.0.0.1:{svc.port}", "TROVE_TENANT": "t1"})
+            return subprocess.run([harness.trovectl_binary(), "--token-file", tok] + list(args), capture_output=True,
+                                  text=True, env=e, input=stdin, timeout=600)
+
+        cp = trovectl("create", "kv", "m1.tiny", "--size", "1", "--datastore", "redis", "--user", "fred", "--wait",
+                      stdin="fr3d pw\n")
+        check(cp.returncode == 0 and "ACTIVE" in cp.stdout, f"create --wait: {cp.stdout} {cp.stderr}")
+        check("trovectl: create: BUILD" in cp.stderr, f"progress on stderr: {cp.stderr}")
+        inst = svc.show("kv")
+        check(redis_cli(inst["port"], "fred", "fr3d pw", "PING") == "PONG", "the user from stdin logs in")
+        cp = trovectl("resize-volume", "kv", "2", "--wait")
+        check(cp.returncode == 0 and svc.show("kv")["volume"] == 2, f"resize-volume --wait: {cp.stderr}")
+        cp = trovectl("delete", "kv", "--wait")
+        check(cp.returncode == 0 and "deleted" in cp.stderr, f"delete --wait: {cp.stderr}")
+        check(svc.api("GET", f"/instances/{inst['id']}")[0] == 404, "gone after delete --wait")
+
+        # a create that fails: an operator adds a version whose engine binary does not exist
+        ops = harness.secret_file(env.path("ops.token"), TOKEN_OPS + "\n")
+        e = {k: v for k, v in os.environ.items() if not k.startswith("TROVE_")}
+        e.update({"TROVE_URL": f"http://127.0.0.1:{svc.port}", "TROVE_TENANT": "ops"})
+        cp = subprocess.run([harness.trovectl_binary(), "--token-file", ops, "datastore-version-create", "redis",
+                             "9.9", "redis", "--engine-binary", "/nonexistent/redis-server"], capture_output=True,
+                            text=True, env=e, timeout=60)
+        check(cp.returncode == 0, f"datastore-version-create as the operator: {cp.stderr}")
+        cp = trovectl("create", "broken", "m1.tiny", "--size", "1", "--datastore", "redis", "--datastore-version",
+                      "9.9", "--wait")
+        check(cp.returncode == 1 and "is ERROR: provisioning failed: engine binary /nonexistent/redis-server" in cp.stderr,
+              f"a create that fails ends --wait with its reason: {cp.stderr!r}")
+        cp = trovectl("--json", "show", "broken")
+        status = json.loads(cp.stdout)["instance"]["status"] if cp.returncode == 0 else None
+        check(status in ("ERROR", "FAILED") or cp.returncode == 1, f"the failed instance: {status}")
 
 
 if __name__ == "__main__":

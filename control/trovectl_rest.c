@@ -94,14 +94,26 @@ static int fail(const struct rest *rs, int exit_code, const char *code, const ch
 
 #define USAGE(rs, ...) fail(rs, EXIT_USAGE, "usage", __VA_ARGS__)
 
+/* doc as indented JSON (NULL: {}); doc stays the caller's. */
 static int print_json(json_t *doc)
 {
-    char *text = json_dumps(doc ? doc : json_object(), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_t *empty = doc ? NULL : json_object();
+    char *text = json_dumps(doc ? doc : empty, JSON_INDENT(2));
+    json_decref(empty);
     if (!text)
         return fail(NULL, EXIT_FAILED, "internal", "out of memory");
     printf("%s\n", text);
     free(text);
     return 0;
+}
+
+/* {key: list} as JSON. */
+static int print_json_list(const char *key, json_t *list)
+{
+    json_t *doc = json_pack("{s:O}", key, list);
+    int rc = doc ? print_json(doc) : fail(NULL, EXIT_FAILED, "internal", "out of memory");
+    json_decref(doc);
+    return rc;
 }
 
 /* A JSON value as one cell of text. */
@@ -189,7 +201,7 @@ static void print_object(json_t *obj, bool reveal)
         if (json_is_object(v))
             json_object_del(v, "links");
     }
-    char *text = json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(copy, JSON_COMPACT);
     struct tv *tv = NULL;
     char err[128];
     if (text && json_to_tv(text, &tv, err, sizeof err) == 0)
@@ -582,7 +594,7 @@ static int run_list(struct rest *rs, const struct cli_args *a)
     }
     if (rc == 0) {
         if (rs->json)
-            print_json(doc ? doc : json_pack("{s:O}", "instances", list));
+            doc ? print_json(doc) : print_json_list("instances", list);
         else
             print_table(list, instance_columns, sizeof instance_columns / sizeof instance_columns[0]);
     }
@@ -848,7 +860,7 @@ static int list_under(struct rest *rs, const struct cli_args *a, const char *res
     int rc = instance_path(rs, a->pos[0], rest, path, sizeof path);
     if (rc == 0 && (rc = get_all(rs, path, key, &list)) == 0) {
         if (rs->json)
-            print_json(json_pack("{s:O}", key, list));
+            print_json_list(key, list);
         else
             print_table(list, cols, ncols);
     }
@@ -1144,7 +1156,7 @@ static int run_task_list(struct rest *rs, const struct cli_args *a)
     }
     if ((rc = get_all(rs, path, "tasks", &list)) == 0) {
         if (rs->json)
-            print_json(json_pack("{s:O}", "tasks", list));
+            print_json_list("tasks", list);
         else
             print_table(list, cols, 6);
     }

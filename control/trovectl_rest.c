@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "input.h"
 #include "json.h"
 #include "trove_plugin.h"
 #include "trovectl.h"
@@ -619,15 +620,29 @@ static int run_show(struct rest *rs, const struct cli_args *a)
     return rc;
 }
 
-/* Secrets from stdin, one line each; never from argv. */
-static int read_line_secret(struct rest *rs, const char *what, char *buf, size_t cap)
+/* A secret named `what`: the value given, or for "-" one line read whole
+ * from standard input; empty or over the password limit is refused. Returns
+ * malloc'd text to release with input_free_secret, or NULL after reporting
+ * the usage error. */
+static char *take_secret(struct rest *rs, const char *value, const char *what)
 {
-    if (!fgets(buf, (int)cap, stdin))
-        return fail(rs, EXIT_USAGE, "usage", "expected %s on standard input (one line)", what);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    if (!buf[0])
-        return fail(rs, EXIT_USAGE, "usage", "%s read from standard input is empty", what);
-    return 0;
+    char err[256];
+    char *secret = strcmp(value, "-") == 0 ? input_read_secret(stdin, what, err, sizeof err) : strdup(value);
+    if (!secret) {
+        USAGE(rs, "%s", strcmp(value, "-") == 0 ? err : "out of memory");
+        return NULL;
+    }
+    if (!secret[0]) {
+        USAGE(rs, "%s is empty", what);
+        input_free_secret(secret);
+        return NULL;
+    }
+    if (input_check_password(what, strlen(secret), err, sizeof err) != 0) {
+        USAGE(rs, "%s", err);
+        input_free_secret(secret);
+        return NULL;
+    }
+    return secret;
 }
 
 /* A user given as NAME or NAME@HOST. */
@@ -667,16 +682,17 @@ static int build_create(struct rest *rs, const struct cli_args *a, const char *f
     for (int i = 0; i < a->n_opts; i++) {
         if (strcmp(a->opts[i].name, "user") != 0)
             continue;
-        char password[1024], what[160];
+        char what[160];
         snprintf(what, sizeof what, "the password of user %.100s", a->opts[i].value);
-        if (read_line_secret(rs, what, password, sizeof password) != 0) {
+        char *password = take_secret(rs, "-", what);
+        if (!password) {
             json_decref(inst);
             json_decref(dbs);
             json_decref(users);
             return EXIT_USAGE;
         }
         json_array_append_new(users, user_object(a->opts[i].value, password, dbs));
-        memset(password, 0, sizeof password);
+        input_free_secret(password);
     }
     const char *ds = cli_opt(a, "datastore"), *ver = cli_opt(a, "datastore-version");
     if (ds || ver) {
@@ -882,21 +898,19 @@ static int run_user_list(struct rest *rs, const struct cli_args *a)
 
 static int run_user_create(struct rest *rs, const struct cli_args *a)
 {
-    char path[512], password[1024], buf[1024], err[256];
+    char path[512];
     int rc = instance_path(rs, a->pos[0], "/users", path, sizeof path);
     if (rc != 0)
         return rc;
-    const char *secret = cli_secret(a->pos[2], buf, sizeof buf, err, sizeof err);
-    if (!secret)
-        return USAGE(rs, "%s", err);
-    snprintf(password, sizeof password, "%s", secret);
-    memset(buf, 0, sizeof buf);
+    char *password = take_secret(rs, a->pos[2], "password");
+    if (!password)
+        return EXIT_USAGE;
     json_t *dbs = json_array();
     for (int i = 3; i < a->n_pos; i++)
         json_array_append_new(dbs, json_pack("{s:s}", "name", a->pos[i]));
     const char *host = cli_opt(a, "host");
     json_t *u = json_pack("{s:s,s:s,s:o}", "name", a->pos[1], "password", password, "databases", dbs);
-    memset(password, 0, sizeof password);
+    input_free_secret(password);
     if (u && host)
         json_object_set_new(u, "host", json_string(host));
     return send_and_report(rs, "POST", path, json_pack("{s:[o]}", "users", u));
@@ -975,15 +989,15 @@ static int run_user_revoke(struct rest *rs, const struct cli_args *a)
 
 static int run_user_password(struct rest *rs, const struct cli_args *a)
 {
-    char path[512], buf[1024], err[256];
+    char path[512];
     int rc = instance_path(rs, a->pos[0], "/users", path, sizeof path);
     if (rc != 0)
         return rc;
-    const char *secret = cli_secret(a->pos[2], buf, sizeof buf, err, sizeof err);
+    char *secret = take_secret(rs, a->pos[2], "password");
     if (!secret)
-        return USAGE(rs, "%s", err);
+        return EXIT_USAGE;
     json_t *u = json_pack("{s:s,s:s}", "name", a->pos[1], "password", secret);
-    memset(buf, 0, sizeof buf);
+    input_free_secret(secret);
     if (u && cli_opt(a, "host"))
         json_object_set_new(u, "host", json_string(cli_opt(a, "host")));
     return send_and_report(rs, "PUT", path, json_pack("{s:[o]}", "users", u));
@@ -991,17 +1005,17 @@ static int run_user_password(struct rest *rs, const struct cli_args *a)
 
 static int run_root_enable(struct rest *rs, const struct cli_args *a)
 {
-    char path[512], buf[1024], err[256];
+    char path[512];
     json_t *body = NULL, *doc = NULL;
     int rc = instance_path(rs, a->pos[0], "/root", path, sizeof path);
     if (rc != 0)
         return rc;
     if (cli_opt(a, "password")) {
-        const char *secret = cli_secret(cli_opt(a, "password"), buf, sizeof buf, err, sizeof err);
+        char *secret = take_secret(rs, cli_opt(a, "password"), "password");
         if (!secret)
-            return USAGE(rs, "%s", err);
+            return EXIT_USAGE;
         body = json_pack("{s:s}", "password", secret);
-        memset(buf, 0, sizeof buf);
+        input_free_secret(secret);
     }
     rc = http(rs, "POST", path, body, &doc, NULL);
     json_decref(body);

@@ -4,11 +4,12 @@
 set -euo pipefail
 PACKAGES=(
   gcc libc6-dev meson ninja-build pkg-config
+  clang libclang-rt-14-dev
   libzmq3-dev libmsgpack-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libzstd-dev libssl-dev
   libcmocka-dev
-  libmariadb-dev libpq-dev libhiredis-dev libsqlite3-dev
+  libmariadb-dev libpq-dev libhiredis-dev libmongoc-dev libbson-dev libsqlite3-dev
   mariadb-server mariadb-client mariadb-backup postgresql redis-server
-  python3 python3-zmq python3-msgpack zstd procps
+  python3 python3-cassandra python3-msgpack python3-pymongo python3-zmq zstd procps
   python3-troveclient python3-openstackclient
 )
 missing=()

@@ -589,6 +589,19 @@ def test_trovectl_over_rest():
         check(cp.returncode == 1 and "instance.resize_volume" in cp.stderr, cp.stderr)
         cp = trovectl(api, ["user-create", "inst-1", "bob", "-", "app"], token_file=tok1, stdin="pw\n")
         check(cp.returncode == 1 and "not connected" in cp.stderr, cp.stderr)
+        # a password on stdin is read whole: the longest one passes, a longer one is refused, never cut short
+        cp = trovectl(api, ["user-create", "inst-1", "bob", "-", "app"], token_file=tok1, stdin="p" * 255 + "\n")
+        check(cp.returncode == 1 and "not connected" in cp.stderr, f"a 255-byte password: {cp.stderr}")
+        cp = trovectl(api, ["user-create", "inst-1", "bob", "-", "app"], token_file=tok1, stdin="p" * 1024 + "\n")
+        check(cp.returncode == 1 and "Invalid password" in cp.stderr, f"a 1024-byte password: {cp.stderr}")
+        for verb in (["user-create", "inst-1", "bob", "-", "app"], ["user-change-password", "inst-1", "bob", "-"],
+                     ["root-enable", "inst-1", "--password", "-"],
+                     ["create", "db1", "small", "--size", "1", "--user", "bob"]):
+            cp = trovectl(api, verb, token_file=tok1, stdin="p" * 1025 + "\n")
+            check(cp.returncode == 2 and "longer than 1024 bytes" in cp.stderr and "ppp" not in cp.stderr,
+                  f"{verb[0]} with a 1025-byte password: {cp.stderr}")
+        cp = trovectl(api, ["user-change-password", "inst-1", "bob", "-"], token_file=tok1, stdin="a\0b\n")
+        check(cp.returncode == 2 and "NUL" in cp.stderr, f"a password with a NUL byte: {cp.stderr}")
         cp = trovectl(api, ["flavor-list", "--json"], token_file=tok1)
         check(cp.returncode == 0 and len(json.loads(cp.stdout)["flavors"]) == 3, cp.stderr)
         cp = trovectl(api, ["--json", "show", "nope"], token_file=tok1)

@@ -133,7 +133,7 @@ int backup_physical(struct my_plugin *p, struct trove_call *call, const struct t
     snprintf(a_inc, sizeof(a_inc), "--incremental-lsn=%s", from_lsn ? from_lsn : "");
     const char *argv[] = {p->s.backup_tool, a_def, "--backup", "--stream=xbstream", a_tgt, a_lsn,
                           incremental ? a_inc : NULL, NULL};
-    struct trove_exec cmd = {.argv = argv, .stdout_sink = req->sink};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .stdout_sink = req->sink};
     p->host->progress(call, -1, "mariadb-backup %s backup running", incremental ? "incremental" : "full");
     rc = p->host->exec(call, &cmd);
     if (rc == TROVE_OK) {
@@ -164,7 +164,7 @@ static int backup_logical(struct my_plugin *p, struct trove_call *call, const st
     snprintf(a_def, sizeof(a_def), "--defaults-file=%s", creds);
     const char *argv[] = {p->s.dump_tool, a_def, "--single-transaction", "--all-databases", "--routines", "--events",
                           "--triggers", "--hex-blob", "--flush-privileges", "--gtid", "--master-data=2", NULL};
-    struct trove_exec cmd = {.argv = argv, .stdout_sink = req->sink};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .stdout_sink = req->sink};
     p->host->progress(call, -1, "mariadb-dump running");
     rc = p->host->exec(call, &cmd);
     if (rc == TROVE_OK) {
@@ -228,7 +228,7 @@ static int extract_piece(struct my_plugin *p, struct trove_call *call, const str
     if (mkdir(dir, 0750) != 0)
         return p->host->fail(call, TROVE_EINTERNAL, "mkdir %s: %s", dir, strerror(errno));
     const char *argv[] = {p->s.mbstream, "-x", "-C", dir, NULL};
-    struct trove_exec cmd = {.argv = argv, .stdin_source = pc->source};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .stdin_source = pc->source};
     return p->host->exec(call, &cmd);
 }
 
@@ -238,7 +238,7 @@ static int run_backup_tool(struct my_plugin *p, struct trove_call *call, const c
     char defaults[PATH_LEN];
     snprintf(defaults, sizeof(defaults), "--defaults-file=%s", p->s.my_cnf);
     const char *argv[] = {p->s.backup_tool, defaults, a1, a2, a3, NULL};
-    struct trove_exec cmd = {.argv = argv};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv};
     return p->host->exec(call, &cmd);
 }
 
@@ -274,7 +274,7 @@ static int chown_tree(struct my_plugin *p, struct trove_call *call, const char *
     char owner[300];
     snprintf(owner, sizeof(owner), "%s:", user);
     const char *argv[] = {"chown", "-R", owner, path, NULL};
-    struct trove_exec cmd = {.argv = argv};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv};
     return p->host->exec(call, &cmd);
 }
 
@@ -439,7 +439,7 @@ static int restore_logical(struct my_plugin *p, struct trove_call *call, const s
     if (rc == TROVE_OK) {
         snprintf(a_def, sizeof(a_def), "--defaults-file=%s", creds);
         const char *argv[] = {p->s.client_tool, a_def, "--binary-mode", NULL};
-        struct trove_exec cmd = {.argv = argv, .stdin_source = pc->source};
+        struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .stdin_source = pc->source};
         p->host->progress(call, 20, "loading the dump");
         rc = p->host->exec(call, &cmd);
     }

@@ -198,7 +198,7 @@ int my_database_list(void *self, struct trove_call *call)
     while (rc == TROVE_OK && res && (row = mysql_fetch_row(res)) != NULL) {
         if (!row[0] || is_system_database(row[0]))
             continue;
-        struct trove_database d = {.name = row[0], .character_set = row[1], .collation = row[2]};
+        struct trove_database d = {.size = sizeof(d), .name = row[0], .character_set = row[1], .collation = row[2]};
         rc = p->host->emit_database(call, &d);
     }
     if (res)

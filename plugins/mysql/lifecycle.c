@@ -302,7 +302,7 @@ static int launch(struct my_plugin *p, struct trove_call *call, const char *init
      * its stdout/stderr go to the error log, never to the agent's pipes. */
     const char *argv[] = {"/bin/sh", "-c", "log=$1; shift; exec setsid -f \"$@\" </dev/null >>\"$log\" 2>&1",
                           "sh", p->s.log_error, p->s.mariadbd, defaults, init, NULL};
-    struct trove_exec cmd = {.argv = argv, .timeout_ms = 30000};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .timeout_ms = 30000};
     return p->host->exec(call, &cmd);
 }
 
@@ -478,7 +478,6 @@ int my_status(void *self, struct trove_call *call, struct trove_health *out)
 {
     struct my_plugin *p = self;
     (void)call;
-    memset(out, 0, sizeof(*out));
     out->role = TROVE_ROLE_UNKNOWN;
     char msg[512];
     unsigned err = 0;
@@ -511,7 +510,7 @@ static int install_datadir(struct my_plugin *p, struct trove_call *call)
     const char *argv[] = {p->s.install_db, defaults, datadir, "--auth-root-authentication-method=normal",
                           "--skip-test-db", NULL};
     char out[512];
-    struct trove_exec cmd = {.argv = argv, .output = out, .output_size = sizeof(out), .timeout_ms = 600000};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .output = out, .output_size = sizeof(out), .timeout_ms = 600000};
     p->host->progress(call, 10, "initialising the data directory");
     return p->host->exec(call, &cmd);
 }

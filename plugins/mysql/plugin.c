@@ -225,9 +225,11 @@ static void remove_leftovers(struct my_plugin *p)
         p->host->log(TROVE_LOG_INFO, "mysql: removed %d temporary files left by an interrupted operation", n);
 }
 
-static int my_open(const struct trove_host *host, const struct trove_kv *settings, size_t n_settings, void **self,
-                   char *err, size_t errlen)
+static int my_open(const struct trove_host *host, const struct trove_open_request *req, void **self, char *err,
+                   size_t errlen)
 {
+    const struct trove_kv *settings = req->settings;
+    size_t n_settings = req->n_settings;
     struct my_plugin *p = calloc(1, sizeof(*p));
     if (!p)
         return snprintf(err, errlen, "out of memory"), TROVE_EINTERNAL;

@@ -229,7 +229,7 @@ static int emit_account(struct my_plugin *p, struct trove_call *call, MYSQL *con
     int rc = access_list(p, call, conn, name, host, &dbs, &n);
     if (rc != TROVE_OK)
         return rc;
-    struct trove_user u = {.name = name, .host = host, .databases = (const char *const *)dbs, .n_databases = n};
+    struct trove_user u = {.size = sizeof(u), .name = name, .host = host, .databases = (const char *const *)dbs, .n_databases = n};
     rc = p->host->emit_user(call, &u);
     free_list(dbs, n);
     return rc;
@@ -340,7 +340,7 @@ int my_user_access(void *self, struct trove_call *call, const struct trove_user 
     if (rc == TROVE_OK)
         rc = access_list(p, call, conn, user->name, user_host(user), &have, &n_have);
     for (size_t i = 0; rc == TROVE_OK && i < n_have; i++) {
-        struct trove_database db = {.name = have[i]};
+        struct trove_database db = {.size = sizeof(db), .name = have[i]};
         rc = p->host->emit_database(call, &db);
     }
     free_list(have, n_have);

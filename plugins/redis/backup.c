@@ -412,7 +412,7 @@ static int rebuild_aof(struct rd_ctx *ctx, struct trove_call *call)
 static void remove_tree(struct rd_ctx *ctx, struct trove_call *call, const char *path)
 {
     const char *argv[] = {"rm", "-rf", "--", path, NULL};
-    struct trove_exec cmd = {.argv = argv, .timeout_ms = 600000};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .timeout_ms = 600000};
     if (ctx->h->exec(call, &cmd) != TROVE_OK)
         ctx->h->log(TROVE_LOG_WARN, "redis: could not remove %s after the restore", path);
 }

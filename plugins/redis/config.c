@@ -24,15 +24,15 @@ static const char *const loglevels[] = {"debug", "verbose", "notice", "warning"}
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define INT(nm, lo, hi, dyn, un, def, desc) \
-    {.name = nm, .type = TROVE_PARAM_INTEGER, .min = lo, .max = hi, .dynamic = dyn, .unit = un, \
+    {.size = sizeof(struct trove_param), .name = nm, .type = TROVE_PARAM_INTEGER, .min = lo, .max = hi, .dynamic = dyn, .unit = un, \
      .default_value = def, .description = desc}
 #define BOOL(nm, dyn, def, desc) \
-    {.name = nm, .type = TROVE_PARAM_BOOLEAN, .dynamic = dyn, .default_value = def, .description = desc}
+    {.size = sizeof(struct trove_param), .name = nm, .type = TROVE_PARAM_BOOLEAN, .dynamic = dyn, .default_value = def, .description = desc}
 #define ENUM(nm, list, def, desc) \
-    {.name = nm, .type = TROVE_PARAM_ENUM, .allowed = list, .n_allowed = N(list), .dynamic = true, \
+    {.size = sizeof(struct trove_param), .name = nm, .type = TROVE_PARAM_ENUM, .allowed = list, .n_allowed = N(list), .dynamic = true, \
      .default_value = def, .description = desc}
 #define STR(nm, def, desc) \
-    {.name = nm, .type = TROVE_PARAM_STRING, .dynamic = true, .default_value = def, .description = desc}
+    {.size = sizeof(struct trove_param), .name = nm, .type = TROVE_PARAM_STRING, .dynamic = true, .default_value = def, .description = desc}
 
 /* Ranges are Redis 7.0's own (src/config.c). Not offered: replica-read-only
  * and min-replicas-to-write (the replication slots own them), paths, ports

@@ -30,7 +30,7 @@ int rd_database_list(void *self, struct trove_call *call)
         if (info->str && rd_info_lookup(info->str, field, stats, sizeof(stats)) && strncmp(stats, "keys=", 5) == 0)
             snprintf(keys, sizeof(keys), "%.*s", (int)strcspn(stats + 5, ","), stats + 5);
         struct trove_kv opt = {"keys", keys};
-        struct trove_database db = {.name = name, .options = &opt, .n_options = 1};
+        struct trove_database db = {.size = sizeof(db), .name = name, .options = &opt, .n_options = 1};
         rc = ctx->h->emit_database(call, &db);
     }
 out:

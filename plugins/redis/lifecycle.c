@@ -137,7 +137,7 @@ int rd_server_start(struct rd_ctx *ctx, struct trove_call *call, const char *con
     for (int i = 0; extra_args && extra_args[i] && argc < 23; i++)
         argv[argc++] = extra_args[i];
     argv[argc] = NULL;
-    struct trove_exec cmd = {.argv = argv, .run_as = ctx->run_as, .timeout_ms = 60000};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .run_as = ctx->run_as, .timeout_ms = 60000};
     set_marker(ctx, false);
     if ((rc = ctx->h->exec(call, &cmd)) != TROVE_OK)
         return rc;
@@ -253,7 +253,6 @@ int rd_status(void *self, struct trove_call *call, struct trove_health *out)
     struct rd_ctx *ctx = self;
     struct rd_conn conn = {0};
     redisReply *r = NULL;
-    memset(out, 0, sizeof(*out));
     out->term = 0;   /* Redis has no term or epoch outside cluster mode */
     int timeout = ctx->connect_timeout_ms < 1000 ? ctx->connect_timeout_ms : 1000;
     int rc = rd_connect_timeout(ctx, call, &conn, timeout, false);

@@ -137,9 +137,11 @@ static int check_settings(struct rd_ctx *c, const struct trove_kv *s, size_t n, 
                : 0;
 }
 
-static int rd_open(const struct trove_host *host, const struct trove_kv *settings, size_t n, void **self, char *err,
+static int rd_open(const struct trove_host *host, const struct trove_open_request *req, void **self, char *err,
                    size_t errlen)
 {
+    const struct trove_kv *settings = req->settings;
+    size_t n = req->n_settings;
     struct rd_ctx *ctx = calloc(1, sizeof(*ctx));
     if (!ctx) {
         snprintf(err, errlen, "out of memory");

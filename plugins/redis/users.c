@@ -261,11 +261,11 @@ static int emit_with_patterns(struct rd_conn *conn, const char *name, const redi
         dbs[i] = token_database(tokens[i]);
     if (as_databases) {
         for (size_t i = 0; i < n && rc == TROVE_OK; i++) {
-            struct trove_database d = {.name = dbs[i]};
+            struct trove_database d = {.size = sizeof(d), .name = dbs[i]};
             rc = ctx->h->emit_database(conn->call, &d);
         }
     } else {
-        struct trove_user out = {.name = name, .databases = dbs, .n_databases = n};
+        struct trove_user out = {.size = sizeof(out), .name = name, .databases = dbs, .n_databases = n};
         rc = ctx->h->emit_user(conn->call, &out);
     }
     free(store);

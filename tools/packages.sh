@@ -3,7 +3,7 @@
 # Runs apt only as root and only when something is missing.
 set -euo pipefail
 PACKAGES=(
-  gcc libc6-dev meson ninja-build pkg-config
+  gcc g++ libc6-dev make meson ninja-build pkg-config
   libzmq3-dev libmsgpack-dev libjansson-dev libzstd-dev libssl-dev libcmocka-dev
   libmariadb-dev libpq-dev libhiredis-dev
   mariadb-server mariadb-client mariadb-backup postgresql redis-server

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,17 @@ bool tps_path(char *out, size_t outlen, const char *fmt, ...)
     int n = vsnprintf(out, outlen, fmt, ap);
     va_end(ap);
     return n >= 0 && (size_t)n < outlen;
+}
+
+int tps_file_chown(const char *path, const char *user)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (!user)
+        return 0;
+    if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+        return -ENOENT;
+    return lchown(path, pw.pw_uid, pw.pw_gid) == 0 ? 0 : -errno;
 }
 
 int64_t tps_file_size(const char *path)

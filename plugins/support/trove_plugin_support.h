@@ -115,6 +115,9 @@ void tps_file_unlock(int fd);
 int tps_remove_tree(const char *path);
 /* True when the directory is missing or holds nothing but lost+found. */
 bool tps_dir_empty(const char *path);
+/* Give path to system user `user` (and its group), without following a
+ * symlink; NULL user: nothing to do. 0 or -errno (-ENOENT: no such user). */
+int tps_file_chown(const char *path, const char *user);
 /* snprintf into a path buffer; false when it did not fit. */
 bool tps_path(char *out, size_t outlen, const char *fmt, ...) TROVE_PRINTF(3, 4);
 

@@ -104,7 +104,8 @@ static int wait_linked(struct ex_ctx *ctx, struct trove_call *call)
     }
 }
 
-static int follow(struct ex_ctx *ctx, struct trove_call *call, const struct trove_replication_source *src)
+/* Tell the server to follow src (it connects on its own, in the background). */
+static int point_at(struct ex_ctx *ctx, struct trove_call *call, const struct trove_replication_source *src)
 {
     char port[16];
     if (!src->host || !*src->host || src->port < 1 || !src->user || !src->password)
@@ -116,6 +117,12 @@ static int follow(struct ex_ctx *ctx, struct trove_call *call, const struct trov
         rc = ex_conn_cmd(&c, NULL, NULL, NULL, "REPLICATE", src->host, port, src->user, src->password, (char *)NULL);
         ex_conn_close(&c);
     }
+    return rc;
+}
+
+static int follow(struct ex_ctx *ctx, struct trove_call *call, const struct trove_replication_source *src)
+{
+    int rc = point_at(ctx, call, src);
     return rc == TROVE_OK ? wait_linked(ctx, call) : rc;
 }
 
@@ -123,9 +130,11 @@ int ex_repl_attach(void *self, struct trove_call *call, const struct trove_repli
 {
 #ifdef EXAMPLE_BROKEN_REPLICATION
     /* A deliberately broken build for trove-plugin-check's own tests: it
-     * reports success and never follows, so the replica never sees a write. */
-    (void)self, (void)call, (void)src;
-    return TROVE_OK;
+     * points the server at a port where nothing listens and reports
+     * success, so the replica says "replica" but never sees a write. */
+    struct trove_replication_source wrong = *src;
+    wrong.port = 1;
+    return point_at(self, call, &wrong);
 #else
     return follow(self, call, src);
 #endif

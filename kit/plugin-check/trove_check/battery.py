@@ -408,11 +408,16 @@ PARTS = {
 }
 
 
-def plugin_capabilities(ds, plugin_dir, keep):
-    """What the plugin offers: one agent, its hello through the control plane."""
+def plugin_capabilities(ds, plugin_dir, keep, out):
+    """What the plugin offers: one agent, its hello through the control plane.
+    When that fails, the logs of everything started go to `out` first."""
     with Env(prefix=f"trove-check-{ds.plugin}-caps-", keep=keep) as env:
-        w = World(env, ds, plugin_dir, 1)
-        info = w.control.instance(w.instances[0].id) or {}
+        try:
+            w = World(env, ds, plugin_dir, 1)
+            info = w.control.instance(w.instances[0].id) or {}
+        except Exception:
+            print(env.log_tails(), file=out, flush=True)
+            raise
         return set(info.get("capabilities", [])), info
 
 

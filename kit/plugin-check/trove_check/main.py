@@ -87,7 +87,7 @@ def main(argv=None):
     with Env(prefix=f"trove-check-{ds.plugin}-", keep=keep) as outer:
         plugin_dir = install_plugin(plugin_so, ds.plugin, outer)
         try:
-            caps, info = plugin_capabilities(ds, plugin_dir, keep)
+            caps, info = plugin_capabilities(ds, plugin_dir, keep, sys.stdout)
             report.record("load", f"an agent loads {ds.plugin} and connects", True)
         except Exception as exc:
             report.record("load", f"an agent loads {ds.plugin} and connects", False, f"{type(exc).__name__}: {exc}")

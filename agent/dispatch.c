@@ -311,8 +311,9 @@ static int op_database_alter(struct agent *a, struct trove_call *call, const str
     int rc = arg_database(call, args, ar, &d);
     if (rc)
         return rc;
-    if (!d.n_options)
-        return call_fail(call, TROVE_EINVAL, "argument 'options' must name at least one setting to change");
+    if (!d.n_options && !d.character_set && !d.collation && !d.owner)
+        return call_fail(call, TROVE_EINVAL, "database.alter needs something to change: 'options', "
+                         "'character_set', 'collation' or 'owner'");
     return P(a)->database_alter(SELF(a), call, &d);
 }
 

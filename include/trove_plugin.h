@@ -740,9 +740,10 @@ struct trove_plugin {
      * server can be told to follow this one (demote) without a snapshot. */
     int (*repl_credentials)(void *self, struct trove_call *call);
 
-    /* Change engine-specific settings of an existing database: db->name and
-     * db->options (a Cassandra keyspace's replication, ...). Refuse options
-     * you do not know, naming them; change nothing then. */
+    /* Change settings of an existing database db->name: db->options (a
+     * Cassandra keyspace's replication, ...), and character_set, collation
+     * or owner when set and the engine can change them. Refuse what you
+     * cannot change, naming it; change nothing then. */
     int (*database_alter)(void *self, struct trove_call *call, const struct trove_database *db);
 
     /* Cluster membership (see struct trove_cluster_request). The agent never

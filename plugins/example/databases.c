@@ -71,11 +71,16 @@ int ex_database_delete(void *self, struct trove_call *call, const struct trove_d
 
 int ex_database_alter(void *self, struct trove_call *call, const struct trove_database *db)
 {
+    struct ex_ctx *ctx = self;
     struct ex_conn c;
     const char *max_keys;
-    int rc = check_name(self, call, db->name);
+    int rc = check_name(ctx, call, db->name);
+    if (rc == TROVE_OK && (db->character_set || db->collation || db->owner))
+        rc = ctx->host->fail(call, TROVE_EINVAL, "the example datastore has no character sets, collations or owners");
     if (rc == TROVE_OK)
-        rc = read_options(self, call, db, &max_keys);
+        rc = read_options(ctx, call, db, &max_keys);
+    if (rc == TROVE_OK && !max_keys)
+        rc = ctx->host->fail(call, TROVE_EINVAL, "nothing to change: the example datastore's option is max_keys");
     if (rc == TROVE_OK && (rc = ex_conn_open(self, call, &c)) == TROVE_OK) {
         rc = ex_conn_cmd(&c, NULL, NULL, NULL, "DB.ALTER", db->name, "max_keys", max_keys, (char *)NULL);
         ex_conn_close(&c);

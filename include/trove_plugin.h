@@ -755,7 +755,9 @@ struct trove_plugin {
     int (*cluster_status)(void *self, struct trove_call *call);
 
     /* Guest logs: emit_guest_log for every log the plugin can read, then
-     * read one into a host sink (see struct trove_guest_log_request). */
+     * read one into a host sink (see struct trove_guest_log_request). A
+     * WHOLE read runs on the worker thread [long]; a TAIL read on the loop
+     * thread, so it must only read the end of the log. */
     int (*guest_log_list)(void *self, struct trove_call *call);
     int (*guest_log_read)(void *self, struct trove_call *call, const struct trove_guest_log_request *req);
 

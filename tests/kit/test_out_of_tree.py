@@ -4,6 +4,7 @@ the example plugin's installed sources build with its Makefile using only
 `pkg-config trove-plugin` (nothing else is on the pkg-config path); and the
 installed trove-plugin-check, finding the installed agent and control plane
 beside it, passes the plugin so built."""
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,14 @@ def find(root, name, want_dir=False):
         if (name in dirs) if want_dir else (name in files):
             return os.path.join(d, name)
     raise AssertionError(f"{name} was not installed under {root}")
+
+
+def sanitized():
+    """Whether BUILD is a sanitizer build: then the installed library is
+    instrumented, and the out-of-tree build must link the same runtimes."""
+    cp = subprocess.run(["meson", "introspect", BUILD, "--buildoptions"], capture_output=True, text=True,
+                        check=True)
+    return any(o["name"] == "asan" and o["value"] is True for o in json.loads(cp.stdout))
 
 
 def main():
@@ -42,6 +51,8 @@ def main():
         print(f"ok   pkg-config --cflags --libs trove-plugin: {cflags.strip()}")
         if stage not in cflags:
             raise AssertionError("pkg-config did not point into the installed kit")
+        if sanitized():
+            env["CFLAGS"] = "-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer"
         make = subprocess.run(["make", "-C", src, "-j2"], env=env, capture_output=True, text=True)
         if make.returncode != 0:
             raise AssertionError(f"the example did not build out of tree:\n{make.stdout}\n{make.stderr}")

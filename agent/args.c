@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input.h"
+#include "log.h"
+
 void *arena_keep(struct arena *ar, void *p)
 {
     if (!p)
@@ -49,6 +52,9 @@ int arg_str(struct trove_call *call, const struct tv *args, const char *key, boo
         return bad(call, key, "a string", v);
     if (required && v->u.s.len == 0)
         return call_fail(call, TROVE_EINVAL, "argument '%s' must not be empty", key);
+    char why[128];
+    if (log_is_secret_key(key) && input_check_password(key, v->u.s.len, why, sizeof(why)) != 0)
+        return call_fail(call, TROVE_EINVAL, "%s", why);
     *out = v->u.s.ptr;
     return TROVE_OK;
 }

@@ -18,7 +18,8 @@ struct arena {
 void *arena_keep(struct arena *ar, void *p);   /* NULL stays NULL; frees p if it cannot track it */
 void arena_free(struct arena *ar);
 
-/* Optional string: *out = NULL when absent. */
+/* Optional string: *out = NULL when absent. A secret (a key named like a
+ * password) longer than INPUT_PASSWORD_MAX is refused. */
 int arg_str(struct trove_call *call, const struct tv *args, const char *key, bool required, const char **out);
 /* Optional bool / int with fallback. */
 int arg_bool(struct trove_call *call, const struct tv *args, const char *key, bool required, bool *out);

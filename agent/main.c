@@ -12,11 +12,13 @@
 #include "backup.h"
 #include "dispatch.h"
 #include "host.h"
+#include "input.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "plugin_loader.h"
 #include "status.h"
+#include "wire.h"
 
 static atomic_bool *stop_flag;   /* the one thing a signal handler may touch */
 
@@ -42,9 +44,11 @@ static void install_signals(struct agent *a)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: trove-agent [-c CONFIG] [call OP [JSON-ARGS]]\n"
+            "usage: trove-agent [-c CONFIG] [call OP [JSON-ARGS | - | @FILE]]\n"
             "  (no command)   serve: connect to the control plane and run its requests\n"
-            "  call OP ARGS   run one operation locally and print its result as JSON\n"
+            "  call OP ARGS   run one operation locally and print its result as JSON;\n"
+            "                 ARGS - reads the JSON from standard input, @FILE from a file\n"
+            "                 (use either for passwords: a command line is visible to all)\n"
             "  -c CONFIG      configuration file (default /etc/trove/agent.conf)\n"
             "  --version      print the agent and plugin ABI versions\n");
 }
@@ -92,17 +96,30 @@ static int fail_early(const char *cmd, int rc, const char *err)
     return 1;
 }
 
-static int run_call(struct agent *a, const char *op, const char *json_args)
+/* The call's arguments: JSON text given inline, or "-" (standard input) or
+ * "@FILE", read whole. NULL args when none were given. */
+static int call_args(struct trove_call *call, const char *given, struct tv **args)
+{
+    char err[512];
+    *args = NULL;
+    if (!given)
+        return TROVE_OK;
+    char *text = input_arg_text(given, "the JSON arguments", WIRE_MAX_FRAME, err, sizeof(err));
+    if (!text)
+        return call_fail(call, TROVE_EINVAL, "%s", err);
+    int rc = json_to_tv(text, args, err, sizeof(err));
+    input_free_secret(text);
+    return rc == 0 ? TROVE_OK : call_fail(call, TROVE_EINVAL, "JSON arguments: %s", err);
+}
+
+static int run_call(struct agent *a, const char *op, const char *given)
 {
     struct trove_call call;
     struct tv *args = NULL;
-    char err[512];
     int rc;
     if (call_init(&call, &a->stopping, print_progress, NULL) != 0)
         return 1;
-    if (json_args && json_to_tv(json_args, &args, err, sizeof(err)) != 0)
-        rc = call_fail(&call, TROVE_EINVAL, "arguments are not valid JSON: %s", err);
-    else
+    if ((rc = call_args(&call, given, &args)) == TROVE_OK)
         rc = dispatch_run(a, op, args, &call);
     if (rc != TROVE_OK)
         fprintf(stderr, "trove-agent: %s: %s\n", status_name(rc), call_message(&call, rc));

@@ -21,6 +21,11 @@
 
 /* ------------------------------------------------------------ JSON -> tv */
 
+/* A \u0000 escape is valid JSON, but no string here may hold a NUL: it would
+ * end the text early for every C consumer (plugins, databases). */
+#define NUL_IN_STRING "strings must not contain NUL (\\u0000)"
+#define NUL_IN_KEY "object keys must not contain NUL (\\u0000)"
+
 struct parse {
     char *err;
     size_t errlen;
@@ -36,7 +41,7 @@ static struct tv *from_string(struct parse *ps, const char *s, size_t len)
         return NULL;
     }
     if (memchr(s, '\0', len)) {
-        err_set(ps->err, ps->errlen, "string contains a NUL byte");
+        err_set(ps->err, ps->errlen, NUL_IN_STRING);
         return NULL;
     }
     struct tv *v = tv_strn(s, len);
@@ -59,7 +64,7 @@ static struct tv *from_object(struct parse *ps, json_t *j, unsigned depth)
         const char *key = json_object_iter_key(it);
         size_t klen = json_object_iter_key_len(it);
         if (strlen(key) != klen) {
-            err_set(ps->err, ps->errlen, "object key contains a NUL byte");
+            err_set(ps->err, ps->errlen, NUL_IN_KEY);
             goto fail;
         }
         if (klen > WIRE_MAX_STRING) {
@@ -137,6 +142,19 @@ static struct tv *from_json(struct parse *ps, json_t *j, unsigned depth)
     return v;
 }
 
+/* Why jansson refused the text. Its words are kept for syntax errors; a NUL
+ * escape is valid JSON that this project refuses, and is said so. */
+static void parse_failure(const json_error_t *jerr, char *err, size_t errlen)
+{
+    enum json_error_code code = json_error_code(jerr);
+    if (code == json_error_null_character)
+        err_set(err, errlen, NUL_IN_STRING " (line %d column %d)", jerr->line, jerr->column);
+    else if (code == json_error_null_byte_in_key)
+        err_set(err, errlen, NUL_IN_KEY " (line %d column %d)", jerr->line, jerr->column);
+    else
+        err_set(err, errlen, "invalid JSON at line %d column %d: %s", jerr->line, jerr->column, jerr->text);
+}
+
 int json_to_tv(const char *text, struct tv **out, char *err, size_t errlen)
 {
     if (err && errlen)
@@ -156,8 +174,7 @@ int json_to_tv(const char *text, struct tv **out, char *err, size_t errlen)
     json_error_t jerr;
     json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!j) {
-        err_set(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-                jerr.text);
+        parse_failure(&jerr, err, errlen);
         return -1;
     }
     struct parse ps = { .err = err, .errlen = errlen };

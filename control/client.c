@@ -427,7 +427,7 @@ int trove_control_call_json(struct trove_control *tc, const char *instance, cons
     *result_json = NULL;
     clear_error(err);
     if (args_json && json_to_tv(args_json, &args, why, sizeof why) != 0)
-        return fail(err, TROVE_EINVAL, "arguments are not valid JSON: %s", why);
+        return fail(err, TROVE_EINVAL, "JSON arguments: %s", why);
     int rc = trove_control_call(tc, instance, op, args, timeout_ms, progress, user, &result, err);
     tv_free(args);
     if (rc != TROVE_OK)

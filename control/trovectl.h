@@ -50,10 +50,6 @@ const struct verb *verb_at(size_t i);   /* NULL past the end */
 /* True if the verb's first positional argument is an instance id. */
 bool verb_has_instance(const struct verb *v);
 
-/* A secret argument: "-" reads one line from standard input into buf.
- * Returns value itself, or buf, or NULL with a message in err. */
-const char *cli_secret(const char *value, char *buf, size_t buflen, char *err, size_t errlen);
-
 /* trovectl_print.c */
 void print_kv(const struct tv *map, bool reveal_secrets);
 void print_ping(const struct tv *result, const struct cli_args *a);

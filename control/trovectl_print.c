@@ -79,7 +79,12 @@ static void print_kv_prefixed(const struct tv *map, const char *prefix, bool rev
             print_kv_prefixed(p->value, key, reveal);
             continue;
         }
-        if (!reveal && log_is_secret_key(p->key) && p->value && p->value->type != TV_NIL)
+        bool masked = !reveal && log_is_secret_key(p->key) && p->value && p->value->type != TV_NIL;
+        if (!masked && p->value && p->value->type == TV_STR) {
+            printf("%s: %s\n", key, p->value->u.s.ptr);   /* a string whole, however long */
+            continue;
+        }
+        if (masked)
             snprintf(text, sizeof text, MASK);
         else
             value_text(p->value, text, sizeof text);

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input.h"
 #include "json.h"
 #include "trovectl.h"
+#include "wire.h"
 
 #define USAGE(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 #define NOMEM() USAGE("out of memory")
@@ -21,18 +23,6 @@ const char *cli_opt(const struct cli_args *a, const char *name)
         if (strcmp(a->opts[i].name, name) == 0)
             value = a->opts[i].value;
     return value;
-}
-
-const char *cli_secret(const char *value, char *buf, size_t buflen, char *err, size_t errlen)
-{
-    if (strcmp(value, "-") != 0)
-        return value;
-    if (!fgets(buf, (int)buflen, stdin)) {
-        snprintf(err, errlen, "expected a secret on standard input");
-        return NULL;
-    }
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return buf;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -104,15 +94,20 @@ static int put_user(struct tv *args, const struct cli_args *a, char *err, size_t
     return 0;
 }
 
+/* A secret argument under key: the value itself, or for "-" one line read
+ * from standard input (whole, or refused). Either way within the agent's
+ * password limit, so what is sent is exactly what was given. */
 static int put_secret(struct tv *args, const char *key, const char *value, char *err, size_t errlen)
 {
-    char buf[1024];
-    const char *secret = cli_secret(value, buf, sizeof buf, err, errlen);
-    if (!secret)
+    char *from_stdin = NULL;
+    if (strcmp(value, "-") == 0 && !(from_stdin = input_read_secret(stdin, key, err, errlen)))
         return -1;
-    int rc = tv_set_str(args, key, secret);
-    memset(buf, 0, sizeof buf);
-    return rc == 0 ? 0 : NOMEM();
+    const char *secret = from_stdin ? from_stdin : value;
+    int rc = input_check_password(key, strlen(secret), err, errlen);
+    if (rc == 0 && tv_set_str(args, key, secret) != 0)
+        rc = NOMEM();
+    input_free_secret(from_stdin);
+    return rc;
 }
 
 /* ------------------------------------------------------------ builders */
@@ -255,12 +250,19 @@ static int build_snapshot(const struct cli_args *a, struct tv *args, const char 
     return set_opt_str(args, a, "id", "backup_id") == 0 ? 0 : NOMEM();
 }
 
-/* Parse a JSON object argument into *out. */
-static int json_object(const char *text, const char *what, struct tv **out, char *err, size_t errlen)
+/* Parse a JSON object argument into *out: the text itself, or with "-" all
+ * of standard input, with "@FILE" the whole file (both keep secrets in the
+ * arguments off the command line). */
+static int json_object(const char *arg, const char *what, struct tv **out, char *err, size_t errlen)
 {
     char why[200];
-    if (json_to_tv(text, out, why, sizeof why) != 0)
-        return USAGE("%s is not valid JSON: %s", what, why);
+    char *text = input_arg_text(arg, what, WIRE_MAX_FRAME, why, sizeof why);
+    if (!text)
+        return USAGE("%s", why);
+    int rc = json_to_tv(text, out, why, sizeof why);
+    input_free_secret(text);
+    if (rc != 0)
+        return USAGE("%s: %s", what, why);
     if ((*out)->type != TV_MAP) {
         tv_free(*out);
         *out = NULL;
@@ -426,7 +428,7 @@ static const struct verb verbs[] = {
     {"restore", "backup.restore", "INSTANCE BACKUP_ID", "restore a backup (and its parents)", 2, 2, "", true,
      build_backup_id, print_result_kv},
 
-    {"prepare", "prepare", "INSTANCE [--json-args JSON]", "bring a new instance to a working state", 1, 1,
+    {"prepare", "prepare", "INSTANCE [--json-args JSON|-|@FILE]", "bring a new instance to a working state", 1, 1,
      "json-args=", true, build_prepare, print_result_kv},
     {"start", "start", "INSTANCE", "start the database server", 1, 1, "", false, NULL, NULL},
     {"stop", "stop", "INSTANCE", "stop the database server", 1, 1, "", false, NULL, NULL},
@@ -457,7 +459,8 @@ static const struct verb verbs[] = {
     {"replication-status", "replication.status", "INSTANCE", "role, lag and replication threads", 1, 1, "",
      false, NULL, print_result_kv},
 
-    {"call", NULL, "INSTANCE OP [JSON-ARGS]", "send any operation (see docs/protocol.md)", 2, 3, "", false,
+    {"call", NULL, "INSTANCE OP [JSON-ARGS|-|@FILE]",
+     "send any operation; JSON-ARGS as - or @FILE reads stdin or a file", 2, 3, "", false,
      build_call, print_result_kv},
 };
 

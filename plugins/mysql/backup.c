@@ -406,8 +406,7 @@ static int restore_admin(struct my_plugin *p, struct trove_call *call, MYSQL *co
         q.len = 0;
         sb_add(&q, "ALTER USER ");
         sb_account(&q, conn, p->s.admin_user, hosts[i]);
-        sb_add(&q, " IDENTIFIED BY ");
-        sb_literal(&q, conn, p->s.admin_password);
+        sb_identified_by(&q, p->s.admin_password);
         sb_add(&q, " ACCOUNT UNLOCK");
         if (rc == TROVE_OK)
             rc = my_exec_sb(p, call, conn, &q);

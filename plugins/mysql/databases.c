@@ -4,6 +4,7 @@
  * that named it), list. System databases are refused.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -48,18 +49,33 @@ static bool plain_word(const char *s)
     return true;
 }
 
-/* The character set and collation exist on this server and belong together. */
+int databases_check_new(struct my_plugin *p, struct trove_call *call, const struct trove_database *db)
+{
+    int rc = check_tenant_database(p, call, db);
+    if (rc != TROVE_OK)
+        return rc;
+    const char *cs = db->character_set, *co = db->collation;
+    if ((cs && !*cs) || (co && !*co))
+        return p->host->fail(call, TROVE_EINVAL, "%s must not be empty (leave it out for the server's default)",
+                             cs && !*cs ? "character set" : "collation");
+    if (cs && !plain_word(cs))
+        return p->host->fail(call, TROVE_EINVAL, "character set \"%s\" is not a valid name", cs);
+    if (co && !plain_word(co))
+        return p->host->fail(call, TROVE_EINVAL, "collation \"%s\" is not a valid name", co);
+    return TROVE_OK;
+}
+
+/* The character set and collation, when given (NULL: the server's default;
+ * databases_check_new has checked their form), exist on this server and
+ * belong together. */
 static int check_charset(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const struct trove_database *db)
 {
-    const char *cs = db->character_set && *db->character_set ? db->character_set : NULL;
-    const char *co = db->collation && *db->collation ? db->collation : NULL;
+    const char *cs = db->character_set, *co = db->collation;
     char v[80];
     bool null;
     int rc = TROVE_OK;
     struct sb q = {0};
     if (cs) {
-        if (!plain_word(cs))
-            return p->host->fail(call, TROVE_EINVAL, "character set \"%s\" is not a valid name", cs);
         sb_add(&q, "SELECT 1 FROM information_schema.CHARACTER_SETS WHERE CHARACTER_SET_NAME = ");
         sb_literal(&q, conn, cs);
         rc = q.oom ? my_oom(p, call) : my_scalar(p, call, conn, q.buf, v, sizeof(v), &null);
@@ -68,10 +84,6 @@ static int check_charset(struct my_plugin *p, struct trove_call *call, MYSQL *co
                                "(see SHOW CHARACTER SET)", cs);
     }
     if (rc == TROVE_OK && co) {
-        if (!plain_word(co)) {
-            sb_free(&q);
-            return p->host->fail(call, TROVE_EINVAL, "collation \"%s\" is not a valid name", co);
-        }
         q.len = 0;
         sb_add(&q, "SELECT CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE COLLATION_NAME = ");
         sb_literal(&q, conn, co);
@@ -89,7 +101,7 @@ static int check_charset(struct my_plugin *p, struct trove_call *call, MYSQL *co
 
 int databases_create_on(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const struct trove_database *db)
 {
-    int rc = check_tenant_database(p, call, db);
+    int rc = databases_check_new(p, call, db);
     if (rc == TROVE_OK)
         rc = check_charset(p, call, conn, db);
     if (rc != TROVE_OK)
@@ -102,9 +114,9 @@ int databases_create_on(struct my_plugin *p, struct trove_call *call, MYSQL *con
     struct sb q = {0};
     sb_add(&q, "CREATE DATABASE ");
     sb_ident(&q, db->name);
-    if (db->character_set && *db->character_set)
+    if (db->character_set)   /* plain words the server listed (check_charset) */
         sb_addf(&q, " CHARACTER SET %s", db->character_set);
-    if (db->collation && *db->collation)
+    if (db->collation)
         sb_addf(&q, " COLLATE %s", db->collation);
     rc = my_exec_sb(p, call, conn, &q);
     sb_free(&q);
@@ -115,7 +127,7 @@ int my_database_create(void *self, struct trove_call *call, const struct trove_d
 {
     struct my_plugin *p = self;
     MYSQL *conn = NULL;
-    int rc = check_tenant_database(p, call, db);
+    int rc = databases_check_new(p, call, db);
     if (rc == TROVE_OK)
         rc = my_connect(p, call, false, &conn);
     if (rc == TROVE_OK)
@@ -125,19 +137,18 @@ int my_database_create(void *self, struct trove_call *call, const struct trove_d
 }
 
 /* Revoke the database-level grants that name `name`, so a database created
- * later with the same name does not inherit them. */
+ * later with the same name does not inherit them. mysql.db.Db holds the grant
+ * pattern as a value (a`b stays a`b, a_b is a\_b): it is looked up as a
+ * string literal and named in REVOKE as an identifier, each quoted its own way. */
 static int revoke_grants_on(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const char *name)
 {
-    struct sb q = {0}, escaped = {0};
-    sb_grant_db(&escaped, name);   /* `a\_b` -> the Db column holds a\_b */
+    char *pattern = grant_pattern(name);
+    struct sb q = {0};
     sb_add(&q, "SELECT User, Host FROM mysql.db WHERE Db = ");
-    if (!escaped.oom) {
-        escaped.buf[escaped.len - 1] = '\0';
-        sb_literal(&q, conn, escaped.buf + 1);
-    }
-    sb_free(&escaped);
+    if (pattern)
+        sb_literal(&q, conn, pattern);
     MYSQL_RES *res = NULL;
-    int rc = q.oom ? my_oom(p, call) : my_query(p, call, conn, q.buf, &res);
+    int rc = !pattern || q.oom ? my_oom(p, call) : my_query(p, call, conn, q.buf, &res);
     sb_free(&q);
     MYSQL_ROW row;
     while (rc == TROVE_OK && res && (row = mysql_fetch_row(res)) != NULL) {
@@ -145,7 +156,7 @@ static int revoke_grants_on(struct my_plugin *p, struct trove_call *call, MYSQL 
             continue;
         struct sb r = {0};
         sb_add(&r, "REVOKE ALL PRIVILEGES ON ");
-        sb_grant_db(&r, name);
+        sb_ident(&r, pattern);
         sb_add(&r, ".* FROM ");
         sb_account(&r, conn, row[0], row[1]);
         rc = my_exec_sb(p, call, conn, &r);
@@ -153,6 +164,7 @@ static int revoke_grants_on(struct my_plugin *p, struct trove_call *call, MYSQL 
     }
     if (res)
         mysql_free_result(res);
+    free(pattern);
     return rc;
 }
 

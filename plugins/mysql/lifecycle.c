@@ -214,8 +214,8 @@ static int write_init_file(struct my_plugin *p, struct trove_call *call, char *p
         sb_add(&acct, "@");
         sb_literal_offline(&acct, ADMIN_HOSTS[i]);
         sb_addf(&f, "CREATE USER IF NOT EXISTS %s;\n", acct.buf ? acct.buf : "");
-        sb_addf(&f, "ALTER USER %s IDENTIFIED BY ", acct.buf ? acct.buf : "");
-        sb_literal_offline(&f, p->s.admin_password);
+        sb_addf(&f, "ALTER USER %s", acct.buf ? acct.buf : "");
+        sb_identified_by(&f, p->s.admin_password);
         sb_add(&f, " ACCOUNT UNLOCK;\n");
         sb_addf(&f, "GRANT ALL PRIVILEGES ON *.* TO %s WITH GRANT OPTION;\n", acct.buf ? acct.buf : "");
         if (acct.oom)
@@ -535,10 +535,24 @@ static int prepare_objects(struct my_plugin *p, struct trove_call *call, const s
     return rc;
 }
 
+/* Everything in the request that can be judged without a server, so bad
+ * input is refused before the data directory is installed. */
+static int prepare_check(struct my_plugin *p, struct trove_call *call, const struct trove_prepare_request *req)
+{
+    int rc = req->root_password ? check_password(p, call, req->root_password) : TROVE_OK;
+    for (size_t i = 0; rc == TROVE_OK && i < req->n_databases; i++)
+        rc = databases_check_new(p, call, &req->databases[i]);
+    for (size_t i = 0; rc == TROVE_OK && i < req->n_users; i++)
+        rc = users_check_new(p, call, &req->users[i]);
+    return rc;
+}
+
 int my_prepare(void *self, struct trove_call *call, const struct trove_prepare_request *req)
 {
     struct my_plugin *p = self;
     int rc = need_managed(p, call, "prepare");
+    if (rc == TROVE_OK)
+        rc = prepare_check(p, call, req);
     if (rc == TROVE_OK)
         rc = make_dir(p, call, p->s.run_dir, 0750);
     if (rc == TROVE_OK && req->n_overrides)

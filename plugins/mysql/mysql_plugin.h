@@ -62,8 +62,15 @@ void sb_addn(struct sb *b, const char *s, size_t n);
 void sb_addf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append an identifier in backticks, doubling embedded backticks. */
 void sb_ident(struct sb *b, const char *name);
-/* Append a database name for GRANT/REVOKE: backticked, with the grant
- * wildcards `_` and `%` escaped so they match literally. */
+/* A database name as a grant pattern: the grant wildcards `_` and `%` (and
+ * the escape character `\` itself) escaped with a backslash, so they match
+ * literally. This is a value (what
+ * mysql.db.Db holds); quote it with sb_ident for GRANT/REVOKE and with
+ * sb_literal for a lookup. Caller frees; NULL when out of memory. */
+char *grant_pattern(const char *name);
+/* The database name a grant pattern of grant_pattern() stands for (in place). */
+void grant_pattern_to_name(char *pattern);
+/* Append a database name for GRANT/REVOKE: sb_ident(grant_pattern(name)). */
 void sb_grant_db(struct sb *b, const char *name);
 /* Append a quoted string literal escaped for `conn` (mysql_real_escape_string). */
 void sb_literal(struct sb *b, MYSQL *conn, const char *s);
@@ -102,6 +109,17 @@ void file_tail(const char *path, char *out, size_t max);
 bool parse_i64(const char *s, int64_t *out);
 bool parse_u64(const char *s, uint64_t *out);
 
+/* ------------------------------------------------------------ password.c */
+
+#define NATIVE_HASH_LEN 41   /* '*' and 40 hex digits */
+
+/* The mysql_native_password hash of password ('*' and the uppercase hex of
+ * SHA1(SHA1(password))) into out. False when libcrypto fails. */
+bool native_password_hash(const char *password, char out[NATIVE_HASH_LEN + 1]);
+/* Append " IDENTIFIED BY PASSWORD '<hash>'": the server gets the hash, never
+ * the cleartext. A hashing failure marks the builder oom. */
+void sb_identified_by(struct sb *b, const char *password);
+
 /* ------------------------------------------------------------ conn.c */
 
 /* Connect as the admin. On failure fail()s with TROVE_EUNAVAIL. A connection
@@ -129,9 +147,12 @@ int check_user_name(struct my_plugin *p, struct trove_call *call, const char *na
 int check_host(struct my_plugin *p, struct trove_call *call, const char *host);
 int check_database_name(struct my_plugin *p, struct trove_call *call, const char *name);
 int check_password(struct my_plugin *p, struct trove_call *call, const char *password);
+/* The protected names of docs/plugins/mysql.md ("Protected names"): the API
+ * refuses to manage them and list operations hide them. */
 bool is_system_user(const struct my_plugin *p, const char *name);
 bool is_system_database(const char *name);
-/* user->host, or "%" */
+/* user->host, or "%" when the request gave none (NULL). An empty host is not
+ * "none": check_host refuses it. */
 const char *user_host(const struct trove_user *u);
 /* a "host:port" style server host name for CHANGE MASTER */
 int check_server_host(struct my_plugin *p, struct trove_call *call, const char *host);
@@ -146,6 +167,9 @@ int my_user_grant(void *self, struct trove_call *call, const struct trove_user *
 int my_user_revoke(void *self, struct trove_call *call, const struct trove_user *user);
 int my_user_access(void *self, struct trove_call *call, const struct trove_user *user);
 int my_user_set_password(void *self, struct trove_call *call, const struct trove_user *user);
+/* The checks of user.create that need no server (account, password, names
+ * of the databases); prepare runs them before it changes anything. */
+int users_check_new(struct my_plugin *p, struct trove_call *call, const struct trove_user *user);
 /* Create a user on an open connection (prepare uses it). */
 int users_create_on(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const struct trove_user *user);
 /* 1 if 'user'@'host' exists, 0 if not, <0 on error (failed). */
@@ -156,6 +180,9 @@ int account_exists(struct my_plugin *p, struct trove_call *call, MYSQL *conn, co
 int my_database_create(void *self, struct trove_call *call, const struct trove_database *db);
 int my_database_delete(void *self, struct trove_call *call, const struct trove_database *db);
 int my_database_list(void *self, struct trove_call *call);
+/* The checks of database.create that need no server (name, not protected,
+ * form of the character set and collation). */
+int databases_check_new(struct my_plugin *p, struct trove_call *call, const struct trove_database *db);
 int databases_create_on(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const struct trove_database *db);
 /* 1 if the database exists, 0 if not, <0 on error. */
 int database_exists(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const char *name);

@@ -147,13 +147,50 @@ int check_password(struct my_plugin *p, struct trove_call *call, const char *pas
     return TROVE_OK;
 }
 
+/* The protected names, as docs/plugins/mysql.md lists them under "Protected
+ * names" (tests/mysql/test_users.py reads both tables and checks they agree).
+ * MariaDB compares user names case-sensitively; the keywords that name no
+ * account, and database names, are refused in any case. */
+enum name_match { MATCH_EXACT, MATCH_ANY_CASE };
+
+struct protected_name {
+    const char *name;
+    enum name_match match;
+};
+
+static const struct protected_name PROTECTED_USERS[] = {
+    {"root", MATCH_EXACT},
+    {"mariadb.sys", MATCH_EXACT},
+    {"mysql", MATCH_EXACT},
+    {"PUBLIC", MATCH_ANY_CASE},
+    {"NONE", MATCH_ANY_CASE},
+    {"CURRENT_USER", MATCH_ANY_CASE},
+};
+
+static const struct protected_name PROTECTED_DATABASES[] = {
+    {"mysql", MATCH_ANY_CASE},
+    {"information_schema", MATCH_ANY_CASE},
+    {"performance_schema", MATCH_ANY_CASE},
+    {"sys", MATCH_ANY_CASE},
+    {"lost+found", MATCH_ANY_CASE},
+};
+
+static bool in_table(const struct protected_name *table, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool same = table[i].match == MATCH_EXACT ? strcmp(name, table[i].name) == 0
+                                                  : strcasecmp(name, table[i].name) == 0;
+        if (same)
+            return true;
+    }
+    return false;
+}
+
+/* Also the admin account, and the replication accounts: replication_user
+ * alone or followed by '_' and anything (snapshot's <prefix>_<random>). */
 bool is_system_user(const struct my_plugin *p, const char *name)
 {
-    static const char *const fixed[] = {"root", "mariadb.sys", "mysql"};
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-        if (strcmp(name, fixed[i]) == 0)
-            return true;
-    if (strcasecmp(name, "PUBLIC") == 0 || strcasecmp(name, "NONE") == 0 || strcasecmp(name, "CURRENT_USER") == 0)
+    if (in_table(PROTECTED_USERS, sizeof(PROTECTED_USERS) / sizeof(PROTECTED_USERS[0]), name))
         return true;
     if (p->s.admin_user && strcmp(name, p->s.admin_user) == 0)
         return true;
@@ -163,14 +200,10 @@ bool is_system_user(const struct my_plugin *p, const char *name)
 
 bool is_system_database(const char *name)
 {
-    static const char *const sys[] = {"mysql", "information_schema", "performance_schema", "sys", "lost+found"};
-    for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
-        if (strcasecmp(name, sys[i]) == 0)
-            return true;
-    return false;
+    return in_table(PROTECTED_DATABASES, sizeof(PROTECTED_DATABASES) / sizeof(PROTECTED_DATABASES[0]), name);
 }
 
 const char *user_host(const struct trove_user *u)
 {
-    return u->host && *u->host ? u->host : "%";
+    return u->host ? u->host : "%";
 }

@@ -140,6 +140,9 @@ static int settings_parse(struct my_settings *s, const struct trove_kv *kv, size
         if (!known)
             return snprintf(err, errlen, "unknown [datastore] setting \"%s\" for the mysql plugin", kv[i].key),
                    TROVE_EINVAL;
+        if (kv[i].value && !*kv[i].value)   /* empty is not absent: never a silent default */
+            return snprintf(err, errlen, "setting \"%s\" is empty; leave it out for its default", kv[i].key),
+                   TROVE_EINVAL;
         bool secret = strstr(kv[i].key, "password") != NULL;   /* escaped wherever written */
         if (!kv[i].value || (secret ? strpbrk(kv[i].value, "\n\r") != NULL : !plain_value(kv[i].value)))
             return snprintf(err, errlen, "setting \"%s\" must not contain line breaks%s", kv[i].key,

@@ -115,8 +115,7 @@ static int create_replication_account(struct my_plugin *p, struct trove_call *ca
     struct sb q = {0};
     sb_add(&q, "CREATE USER ");
     sb_account(&q, conn, name, "%");
-    sb_add(&q, " IDENTIFIED BY ");
-    sb_literal(&q, conn, password);
+    sb_identified_by(&q, password);
     int rc = my_exec_sb(p, call, conn, &q);
     sb_wipe(&q);
     if (rc != TROVE_OK)
@@ -179,9 +178,16 @@ static const char *meta_value(const struct trove_replication_source *src, const 
     return NULL;
 }
 
+/* MASTER_PASSWORD must reach the server in clear: the replica logs in to its
+ * source with it. CHANGE MASTER is never binary-logged; the session also keeps
+ * it out of the general and slow logs (the server still stores the password
+ * in master.info, see docs/plugins/mysql.md). */
 static int change_master(struct my_plugin *p, struct trove_call *call, MYSQL *conn,
                          const struct trove_replication_source *src)
 {
+    int rc = my_exec(p, call, conn, "SET SESSION sql_log_off = ON, SESSION log_slow_query = OFF");
+    if (rc != TROVE_OK)
+        return rc;
     struct sb q = {0};
     sb_add(&q, "CHANGE MASTER TO MASTER_HOST = ");
     sb_literal(&q, conn, src->host);
@@ -190,8 +196,13 @@ static int change_master(struct my_plugin *p, struct trove_call *call, MYSQL *co
     sb_add(&q, ", MASTER_PASSWORD = ");
     sb_literal(&q, conn, src->password);
     sb_add(&q, ", MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 5");
-    int rc = my_exec_sb(p, call, conn, &q);
+    rc = my_exec_sb(p, call, conn, &q);
     sb_wipe(&q);
+    static const char logs_back[] = "SET SESSION sql_log_off = DEFAULT, SESSION log_slow_query = DEFAULT";
+    if (rc == TROVE_OK)
+        return my_exec(p, call, conn, logs_back);
+    if (mysql_query(conn, logs_back) != 0)   /* keep CHANGE MASTER's error */
+        p->host->log(TROVE_LOG_WARN, "mysql: %s: %s", logs_back, mysql_error(conn));
     return rc;
 }
 

@@ -40,7 +40,7 @@ static int drop_unloaded_root(struct my_plugin *p, struct trove_call *call, MYSQ
     return rc;
 }
 
-/* ALTER USER 'root'@host IDENTIFIED BY pw ACCOUNT {UN}LOCK for every root account. */
+/* ALTER USER 'root'@host IDENTIFIED BY PASSWORD hash ACCOUNT {UN}LOCK for every root account. */
 static int set_root_accounts(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const char *password,
                              bool lock, bool *has_any_host)
 {
@@ -56,8 +56,7 @@ static int set_root_accounts(struct my_plugin *p, struct trove_call *call, MYSQL
         struct sb q = {0};
         sb_add(&q, "ALTER USER ");
         sb_account(&q, conn, "root", row[0]);
-        sb_add(&q, " IDENTIFIED BY ");
-        sb_literal(&q, conn, password);
+        sb_identified_by(&q, password);
         sb_add(&q, lock ? " ACCOUNT LOCK" : " ACCOUNT UNLOCK");
         if (q.oom)
             rc = my_oom(p, call);
@@ -88,8 +87,8 @@ int root_enable_on(struct my_plugin *p, struct trove_call *call, MYSQL *conn, co
     rc = set_root_accounts(p, call, conn, password, false, &has_any);
     if (rc == TROVE_OK && !has_any) {
         struct sb q = {0};
-        sb_add(&q, "CREATE USER 'root'@'%' IDENTIFIED BY ");
-        sb_literal(&q, conn, password);
+        sb_add(&q, "CREATE USER 'root'@'%'");
+        sb_identified_by(&q, password);
         rc = my_exec_sb(p, call, conn, &q);
         sb_wipe(&q);
     }

@@ -1,7 +1,8 @@
 /*
  * users.c - tenant accounts ('name'@'host') and their access to databases
  * (GRANT ALL PRIVILEGES ON `db`.*). System accounts are refused; every name
- * is validated, backtick-quoted or escaped, and passwords are never logged.
+ * is validated, backtick-quoted or escaped, and a password reaches the server
+ * only as its hash (password.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +55,8 @@ static int need_account(struct my_plugin *p, struct trove_call *call, MYSQL *con
     return TROVE_OK;
 }
 
-/* Every database in the request is valid, not a system one, and exists. */
-static int check_access_list(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const struct trove_user *u)
+/* Every database in the request is a valid name and not a system one. */
+static int check_access_names(struct my_plugin *p, struct trove_call *call, const struct trove_user *u)
 {
     for (size_t i = 0; i < u->n_databases; i++) {
         const char *db = u->databases[i];
@@ -65,13 +66,33 @@ static int check_access_list(struct my_plugin *p, struct trove_call *call, MYSQL
         if (is_system_database(db))
             return p->host->fail(call, TROVE_EINVAL, "\"%s\" is a system database; access to it cannot be granted",
                                  db);
+    }
+    return TROVE_OK;
+}
+
+/* ... and every one exists. */
+static int check_access_list(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const struct trove_user *u)
+{
+    int rc = check_access_names(p, call, u);
+    for (size_t i = 0; rc == TROVE_OK && i < u->n_databases; i++) {
+        const char *db = u->databases[i];
         int e = database_exists(p, call, conn, db);
         if (e < 0)
             return -e;
         if (e == 0)
             return p->host->fail(call, TROVE_ENOTFOUND, "database \"%s\" does not exist", db);
     }
-    return TROVE_OK;
+    return rc;
+}
+
+int users_check_new(struct my_plugin *p, struct trove_call *call, const struct trove_user *u)
+{
+    int rc = check_account(p, call, u);
+    if (rc == TROVE_OK)
+        rc = check_password(p, call, u->password);
+    if (rc == TROVE_OK)
+        rc = check_access_names(p, call, u);
+    return rc;
 }
 
 static int grant_one(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const struct trove_user *u,
@@ -99,9 +120,7 @@ static int drop_account(struct my_plugin *p, struct trove_call *call, MYSQL *con
 
 int users_create_on(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const struct trove_user *u)
 {
-    int rc = check_account(p, call, u);
-    if (rc == TROVE_OK)
-        rc = check_password(p, call, u->password);
+    int rc = users_check_new(p, call, u);
     if (rc == TROVE_OK)
         rc = check_access_list(p, call, conn, u);
     if (rc != TROVE_OK)
@@ -115,8 +134,7 @@ int users_create_on(struct my_plugin *p, struct trove_call *call, MYSQL *conn, c
     struct sb q = {0};
     sb_add(&q, "CREATE USER ");
     sb_account(&q, conn, u->name, user_host(u));
-    sb_add(&q, " IDENTIFIED BY ");
-    sb_literal(&q, conn, u->password);
+    sb_identified_by(&q, u->password);
     rc = my_exec_sb(p, call, conn, &q);
     sb_wipe(&q);
     if (rc != TROVE_OK)
@@ -138,7 +156,7 @@ int my_user_create(void *self, struct trove_call *call, const struct trove_user 
 {
     struct my_plugin *p = self;
     MYSQL *conn = NULL;
-    int rc = check_account(p, call, user);
+    int rc = users_check_new(p, call, user);
     if (rc == TROVE_OK)
         rc = my_connect(p, call, false, &conn);
     if (rc == TROVE_OK)
@@ -160,18 +178,6 @@ int my_user_delete(void *self, struct trove_call *call, const struct trove_user 
         rc = drop_account(p, call, conn, user->name, user_host(user));
     my_close(conn);
     return rc;
-}
-
-/* Remove the backslashes that escape grant wildcards in mysql.db.Db. */
-static void unescape_grant_db(char *s)
-{
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        if (r[0] == '\\' && (r[1] == '_' || r[1] == '%' || r[1] == '\\'))
-            r++;
-        *w++ = *r;
-    }
-    *w = '\0';
 }
 
 /* The databases the account has a database-level grant on (caller frees). */
@@ -204,7 +210,7 @@ static int access_list(struct my_plugin *p, struct trove_call *call, MYSQL *conn
     while (list && k < n && (row = mysql_fetch_row(res)) != NULL) {
         if (!row[0] || !(list[k] = strdup(row[0])))
             continue;
-        unescape_grant_db(list[k++]);
+        grant_pattern_to_name(list[k++]);
     }
     if (res)
         mysql_free_result(res);
@@ -363,8 +369,7 @@ int my_user_set_password(void *self, struct trove_call *call, const struct trove
         struct sb q = {0};
         sb_add(&q, "ALTER USER ");
         sb_account(&q, conn, user->name, user_host(user));
-        sb_add(&q, " IDENTIFIED BY ");
-        sb_literal(&q, conn, user->password);
+        sb_identified_by(&q, user->password);
         rc = my_exec_sb(p, call, conn, &q);
         sb_wipe(&q);
     }

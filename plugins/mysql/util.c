@@ -75,18 +75,42 @@ void sb_ident(struct sb *b, const char *name)
     sb_add(b, "`");
 }
 
+char *grant_pattern(const char *name)
+{
+    size_t n = 0;
+    for (const char *c = name; *c; c++)
+        n += (*c == '_' || *c == '%' || *c == '\\') ? 2 : 1;
+    char *out = malloc(n + 1), *w = out;
+    for (const char *c = name; out && *c; c++) {
+        if (*c == '_' || *c == '%' || *c == '\\')
+            *w++ = '\\';
+        *w++ = *c;
+    }
+    if (out)
+        *w = '\0';
+    return out;
+}
+
+void grant_pattern_to_name(char *pattern)
+{
+    char *w = pattern;
+    for (char *r = pattern; *r; r++) {
+        if (r[0] == '\\' && (r[1] == '_' || r[1] == '%' || r[1] == '\\'))
+            r++;
+        *w++ = *r;
+    }
+    *w = '\0';
+}
+
 void sb_grant_db(struct sb *b, const char *name)
 {
-    sb_add(b, "`");
-    for (const char *c = name; *c; c++) {
-        if (*c == '`')
-            sb_add(b, "``");
-        else if (*c == '_' || *c == '%')
-            sb_addf(b, "\\%c", *c);
-        else
-            sb_addn(b, c, 1);
+    char *pattern = grant_pattern(name);
+    if (!pattern) {
+        b->oom = true;
+        return;
     }
-    sb_add(b, "`");
+    sb_ident(b, pattern);
+    free(pattern);
 }
 
 void sb_literal(struct sb *b, MYSQL *conn, const char *s)

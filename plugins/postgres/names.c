@@ -1,17 +1,82 @@
 /*
- * names.c - which role and database names the plugin accepts and which
- * objects it protects. The rules are PostgreSQL's own (NAMEDATALEN, the
- * reserved pg_ prefix, reserved role names) plus the plugin's system objects.
+ * names.c - which role and database names the plugin accepts. PostgreSQL's
+ * syntax rules (NAMEDATALEN, UTF-8, no control characters) are checked here;
+ * every reserved name, PostgreSQL's and the plugin's own, is in RESERVED.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "pg.h"
 
-#define REPLICATION_PREFIX "trove_repl_"
+enum reserved_match {
+    MATCH_NAME,     /* exactly `text` */
+    MATCH_PREFIX,   /* any name starting with `text` */
+    MATCH_SETTING,  /* exactly the value of the setting `text` (a struct pg field) */
+};
+
+struct reserved {
+    enum pg_object kind;
+    enum reserved_match match;
+    const char *text;
+    size_t setting;     /* MATCH_SETTING: offsetof(struct pg, field) */
+    int status;         /* TROVE_EINVAL: PostgreSQL's rule; TROVE_ECONFLICT: an object in use */
+    const char *why;
+};
+
+#define RESERVE_NAME(kind, name, status, why) {kind, MATCH_NAME, name, 0, status, why}
+#define RESERVE_PREFIX(kind, prefix, status, why) {kind, MATCH_PREFIX, prefix, 0, status, why}
+#define RESERVE_SETTING(kind, field, status, why) {kind, MATCH_SETTING, #field, offsetof(struct pg, field), status, why}
+
+/* The one list of reserved names. Every door that takes a role or database
+ * name checks it here, listings hide what it matches, and the plugin names
+ * its own roles inside it (trove_repl_<random> under "trove_"), so no
+ * tenant can claim one first. docs/plugins/postgres.md repeats this table;
+ * tests/postgres/test_reserved.py holds the two together. */
+static const struct reserved RESERVED[] = {
+    RESERVE_PREFIX(PG_ROLE, "pg_", TROVE_EINVAL, "the prefix pg_ belongs to PostgreSQL"),
+    RESERVE_NAME(PG_ROLE, "public", TROVE_EINVAL, "PostgreSQL's name for every role"),
+    RESERVE_NAME(PG_ROLE, "none", TROVE_EINVAL, "reserved by PostgreSQL"),
+    RESERVE_NAME(PG_ROLE, "postgres", TROVE_ECONFLICT, "the bootstrap superuser"),
+    RESERVE_SETTING(PG_ROLE, user, TROVE_ECONFLICT, "the agent's admin role"),
+    RESERVE_SETTING(PG_ROLE, root_user, TROVE_ECONFLICT, "the root account: manage it with root-enable/disable"),
+    RESERVE_PREFIX(PG_ROLE, "trove_", TROVE_ECONFLICT, "the prefix trove_ belongs to the plugin's own roles"),
+    RESERVE_PREFIX(PG_DATABASE, "pg_", TROVE_EINVAL, "the prefix pg_ belongs to PostgreSQL"),
+    RESERVE_NAME(PG_DATABASE, "postgres", TROVE_ECONFLICT, "a system database"),
+    RESERVE_NAME(PG_DATABASE, "template0", TROVE_ECONFLICT, "a system database"),
+    RESERVE_NAME(PG_DATABASE, "template1", TROVE_ECONFLICT, "a system database"),
+    RESERVE_SETTING(PG_DATABASE, database, TROVE_ECONFLICT, "the agent's maintenance database"),
+};
 
 static const char *kind_name(enum pg_object kind)
 {
     return kind == PG_ROLE ? "role" : "database";
+}
+
+static bool reserved_matches(struct pg *pg, const struct reserved *r, const char *name)
+{
+    switch (r->match) {
+    case MATCH_NAME:
+        return strcmp(name, r->text) == 0;
+    case MATCH_PREFIX:
+        return strncmp(name, r->text, strlen(r->text)) == 0;
+    case MATCH_SETTING:
+        return strcmp(name, (const char *)pg + r->setting) == 0;
+    }
+    return false;
+}
+
+/* The first RESERVED entry that covers `name`, or NULL. */
+static const struct reserved *reserved_entry(struct pg *pg, enum pg_object kind, const char *name)
+{
+    for (size_t i = 0; i < sizeof(RESERVED) / sizeof(RESERVED[0]); i++)
+        if (RESERVED[i].kind == kind && reserved_matches(pg, &RESERVED[i], name))
+            return &RESERVED[i];
+    return NULL;
+}
+
+bool pg_is_protected(struct pg *pg, enum pg_object kind, const char *name)
+{
+    return reserved_entry(pg, kind, name) != NULL;
 }
 
 /* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
@@ -32,7 +97,7 @@ static bool valid_utf8(const unsigned char *s)
     return true;
 }
 
-static int check_name(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name)
+static int check_syntax(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name)
 {
     const char *what = kind_name(kind);
     if (!name || !name[0])
@@ -45,39 +110,19 @@ static int check_name(struct pg *pg, struct trove_call *call, enum pg_object kin
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == 0x7F)
             return pg->h->fail(call, TROVE_EINVAL, "%s name contains a control character", what);
-    if (strncmp(name, "pg_", 3) == 0)
-        return pg->h->fail(call, TROVE_EINVAL, "%s name \"%s\" is reserved: the prefix pg_ belongs to PostgreSQL",
-                           what, name);
-    if (kind == PG_ROLE && (strcmp(name, "public") == 0 || strcmp(name, "none") == 0))
-        return pg->h->fail(call, TROVE_EINVAL, "role name \"%s\" is reserved by PostgreSQL", name);
     return TROVE_OK;
-}
-
-bool pg_is_protected(struct pg *pg, enum pg_object kind, const char *name)
-{
-    if (strncmp(name, "pg_", 3) == 0 || strcmp(name, "postgres") == 0)
-        return true;
-    if (kind == PG_ROLE)
-        return strcmp(name, pg->user) == 0 || strcmp(name, pg->root_user) == 0 ||
-               strncmp(name, REPLICATION_PREFIX, strlen(REPLICATION_PREFIX)) == 0;
-    return strcmp(name, "template0") == 0 || strcmp(name, "template1") == 0 || strcmp(name, pg->database) == 0;
-}
-
-static int check_unprotected(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name)
-{
-    if (!pg_is_protected(pg, kind, name))
-        return TROVE_OK;
-    if (kind == PG_ROLE && strcmp(name, pg->root_user) == 0)
-        return pg->h->fail(call, TROVE_ECONFLICT, "role \"%s\" is the root account: manage it with root-enable/disable",
-                           name);
-    return pg->h->fail(call, TROVE_ECONFLICT, "%s \"%s\" is a system object and cannot be managed through the API",
-                       kind_name(kind), name);
 }
 
 int pg_check_managed(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name)
 {
-    int rc = check_name(pg, call, kind, name);
-    return rc == TROVE_OK ? check_unprotected(pg, call, kind, name) : rc;
+    int rc = check_syntax(pg, call, kind, name);
+    if (rc != TROVE_OK)
+        return rc;
+    const struct reserved *r = reserved_entry(pg, kind, name);
+    if (!r)
+        return TROVE_OK;
+    return pg->h->fail(call, r->status, "%s name \"%s\" is reserved (%s) and cannot be managed through the API",
+                       kind_name(kind), name, r->why);
 }
 
 int pg_check_password(struct pg *pg, struct trove_call *call, const char *password)

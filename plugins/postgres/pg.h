@@ -70,10 +70,12 @@ int pg_query_bool(struct pg *pg, struct trove_call *call, PGconn *c, const char 
 /* ---- names.c: validation ---------------------------------------------- */
 
 enum pg_object { PG_ROLE, PG_DATABASE };
-/* A role or database the API may manage: PostgreSQL's name rules and the
- * plugin's reserved names (TROVE_EINVAL), then not a system object
- * (TROVE_ECONFLICT). */
+/* A role or database the API may manage: PostgreSQL's syntax rules
+ * (TROVE_EINVAL), then not a reserved name: TROVE_EINVAL for names
+ * PostgreSQL reserves, TROVE_ECONFLICT for objects in use (system objects,
+ * the settings' roles and database, the plugin's own trove_ roles). */
 int pg_check_managed(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name);
+/* Whether `name` is reserved (the same table): listings leave it out. */
 bool pg_is_protected(struct pg *pg, enum pg_object kind, const char *name);
 int pg_check_password(struct pg *pg, struct trove_call *call, const char *password);
 
@@ -92,7 +94,9 @@ int pg_root_disable(void *self, struct trove_call *call);
 int pg_root_show(void *self, struct trove_call *call);
 /* root_enable, optionally without putting name/password in the result. */
 int pg_root_set(struct pg *pg, struct trove_call *call, const char *password, bool reporting);
-/* "PASSWORD '<verifier>'" for `role`, hashed on the client; malloc'd or NULL. */
+/* "PASSWORD '<SCRAM-SHA-256 verifier>'", computed on the client whatever the
+ * server's password_encryption says, so no statement ever carries the clear
+ * text; NULL password = "PASSWORD NULL". malloc'd, or NULL after fail(). */
 char *pg_password_clause(struct pg *pg, struct trove_call *call, PGconn *c, const char *role, const char *password);
 int pg_role_exists(struct pg *pg, struct trove_call *call, PGconn *c, const char *name, bool *exists);
 
@@ -138,6 +142,8 @@ int pg_make_dir(struct pg *pg, struct trove_call *call, const char *path, int mo
 int pg_chown(struct pg *pg, struct trove_call *call, const char *path);
 /* Write a file owned by os_user, mode 0600. */
 int pg_write_file(struct pg *pg, struct trove_call *call, const char *path, const char *text);
+/* The same without fail(), for cleanup after a failure: 0 or an errno. */
+int pg_store_file(struct pg *pg, const char *path, const char *text);
 int pg_remove_tree(struct pg *pg, struct trove_call *call, const char *path);
 
 /* ---- conffiles.c: the configuration files the plugin owns --------------- */

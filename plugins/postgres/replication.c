@@ -1,6 +1,7 @@
 /*
  * replication.c - streaming replication. A snapshot is a base backup plus a
- * replication role (REPLICATION LOGIN, never superuser) and a physical slot;
+ * replication account (REPLICATION LOGIN, never superuser, its rights
+ * granted to it alone) with its own pg_hba.conf lines and a physical slot;
  * a standby follows through trove_replication.conf + standby.signal; an old
  * primary follows a new one after pg_rewind. Positions are LSNs.
  */
@@ -12,8 +13,13 @@
 
 #include "pg.h"
 
-#define REPL_GROUP "trove_replicators"
-#define HBA_MARK "+" REPL_GROUP
+#define ACCOUNT_PREFIX "trove_repl_"   /* inside the reserved trove_ prefix (names.c) */
+#define HBA_FILE_MAX (1 << 20)
+
+/* The functions pg_rewind reads the source's files through. */
+static const char REWIND_FUNCTIONS[] =
+    "pg_catalog.pg_ls_dir(text, boolean, boolean), pg_catalog.pg_stat_file(text, boolean), "
+    "pg_catalog.pg_read_binary_file(text), pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)";
 
 /* ---- the primary side --------------------------------------------------- */
 
@@ -29,86 +35,162 @@ static int random_name(struct pg *pg, struct trove_call *call, const char *prefi
     return TROVE_OK;
 }
 
-/* The group every replication role belongs to: its pg_hba lines, CONNECT
- * on the maintenance database and the functions pg_rewind reads through. */
-static int ensure_group(struct pg *pg, struct trove_call *call, PGconn *c)
+/* The account with everything it may do, in one transaction: LOGIN
+ * REPLICATION, CONNECT on the maintenance database and EXECUTE on the
+ * functions pg_rewind reads through, all granted to this role by its own
+ * name (never through a group whose name someone could hold). A role of
+ * that name that already exists makes CREATE ROLE fail: nothing is reused. */
+static int create_account(struct pg *pg, struct trove_call *call, PGconn *c, const char *name, const char *password)
 {
-    bool exists = false;
-    int rc = pg_role_exists(pg, call, c, REPL_GROUP, &exists);
-    if (rc == TROVE_OK && !exists)
-        rc = pg_run(pg, call, c, "CREATE ROLE " REPL_GROUP " NOLOGIN", 0, NULL);
-    char *db = rc == TROVE_OK ? pg_ident(pg, call, c, pg->database) : NULL;
-    char *grant = db ? pg_sql("GRANT CONNECT ON DATABASE %s TO " REPL_GROUP "; "
-                              "GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean), "
-                              "pg_catalog.pg_stat_file(text, boolean), pg_catalog.pg_read_binary_file(text), "
-                              "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO " REPL_GROUP,
-                              db)
-                     : NULL;
-    if (rc == TROVE_OK) {
-        PGresult *r = grant ? PQexec(c, grant) : NULL;
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            rc = pg->h->fail(call, TROVE_EDATASTORE, "PostgreSQL: %s", PQresultErrorMessage(r));
-        PQclear(r);
-    }
-    free(grant);
-    PQfreemem(db);
+    char *role_q = pg_ident(pg, call, c, name);
+    char *db_q = role_q ? pg_ident(pg, call, c, pg->database) : NULL;
+    char *pw = db_q ? pg_password_clause(pg, call, c, name, password) : NULL;
+    char *create = pw ? pg_sql("CREATE ROLE %s WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE %s",
+                               role_q, pw) : NULL;
+    char *connect = create ? pg_sql("GRANT CONNECT ON DATABASE %s TO %s", db_q, role_q) : NULL;
+    char *execute = connect ? pg_sql("GRANT EXECUTE ON FUNCTION %s TO %s", REWIND_FUNCTIONS, role_q) : NULL;
+    int rc = !pw        ? TROVE_EDATASTORE   /* quoting or hashing failed and said why */
+             : !execute ? pg->h->fail(call, TROVE_EINTERNAL, "out of memory")
+                        : pg_run(pg, call, c, "BEGIN", 0, NULL);
+    if (rc == TROVE_OK && (rc = pg_run(pg, call, c, create, 0, NULL)) != TROVE_OK &&
+        strcmp(pg_last_sqlstate(), "42710") == 0)
+        rc = pg->h->fail(call, TROVE_ECONFLICT, "role \"%s\" already exists; a replication account is never reused",
+                         name);
+    if (rc == TROVE_OK)
+        rc = pg_run(pg, call, c, connect, 0, NULL);
+    if (rc == TROVE_OK)
+        rc = pg_run(pg, call, c, execute, 0, NULL);
+    if (rc == TROVE_OK)
+        rc = pg_run(pg, call, c, "COMMIT", 0, NULL);
+    else if (execute)
+        PQclear(PQexec(c, "ROLLBACK"));   /* also after a failed BEGIN: harmless */
+    if (create)
+        explicit_bzero(create, strlen(create));
+    free(execute);
+    free(connect);
+    free(create);
+    free(pw);
+    PQfreemem(db_q);
+    PQfreemem(role_q);
     return rc;
 }
 
-/* Put the replication lines first in pg_hba.conf (password only). */
-static int ensure_hba(struct pg *pg, struct trove_call *call, PGconn *c)
+/* A pg_hba.conf token that names exactly `text` (keywords like "all" lose
+ * their meaning in quotes); NULL when the text cannot be written there. */
+static char *hba_quote(const char *text)
 {
-    PGresult *r = pg_query(pg, call, c, "SELECT current_setting('hba_file')", 0, NULL);
-    if (!r)
-        return TROVE_EDATASTORE;
-    char path[PG_PATH_MAX];
-    snprintf(path, sizeof(path), "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return pg->h->fail(call, TROVE_EINTERNAL, "cannot read %s", path);
-    char *text = calloc(1, 1 << 20);
-    size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    (void)n;
-    int rc = text ? TROVE_OK : pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
-    if (rc == TROVE_OK && !strstr(text, HBA_MARK)) {
-        char *both = pg_sql("# Added by the trove agent: replication accounts, from anywhere, password only.\n"
-                            "host replication " HBA_MARK " all scram-sha-256\n"
-                            "host %s " HBA_MARK " all scram-sha-256\n%s",
-                            pg->database, text);
-        rc = both ? pg_write_file(pg, call, path, both) : pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
-        free(both);
-        if (rc == TROVE_OK)
-            rc = pg_reload_and_wait(pg, call, c);
+    char *out = malloc(strlen(text) * 2 + 3), *o = out;
+    if (!out)
+        return NULL;
+    *o++ = '"';
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p < 0x20 || *p == 0x7F) {
+            free(out);
+            return NULL;
+        }
+        if (*p == '"')
+            *o++ = '"';
+        *o++ = (char)*p;
     }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+/* pg_hba.conf's path and text (malloc'd, or NULL: unreadable or too big).
+ * No fail(): the cleanup after a failed snapshot uses it too. */
+static char *hba_read(PGconn *c, char *path, size_t len)
+{
+    PGresult *r = PQexec(c, "SELECT current_setting('hba_file')");
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    snprintf(path, len, "%s", ok ? PQgetvalue(r, 0, 0) : "pg_hba.conf");
+    PQclear(r);
+    FILE *f = ok ? fopen(path, "r") : NULL;
+    char *text = f ? calloc(1, HBA_FILE_MAX) : NULL;
+    size_t n = text ? fread(text, 1, HBA_FILE_MAX - 1, f) : 0;
+    if (text && !feof(f)) {
+        free(text);
+        text = NULL;
+    }
+    if (f)
+        fclose(f);
+    if (text)
+        text[n] = '\0';
+    return text;
+}
+
+/* Two lines first in pg_hba.conf for this account alone (streaming, and
+ * the maintenance database pg_rewind reads through), password only. */
+static int hba_add_account(struct pg *pg, struct trove_call *call, PGconn *c, const char *name)
+{
+    char path[PG_PATH_MAX];
+    char *text = hba_read(c, path, sizeof(path));
+    char *db = hba_quote(pg->database);
+    char *both = text && db ? pg_sql("# trove replication account %s: streaming and pg_rewind, password only.\n"
+                                     "host replication \"%s\" all scram-sha-256\n"
+                                     "host %s \"%s\" all scram-sha-256\n%s",
+                                     name, name, db, name, text)
+                            : NULL;
+    int rc;
+    if (!text)
+        rc = pg->h->fail(call, TROVE_EINTERNAL, "cannot read %s (or it is larger than %d bytes)", path,
+                         HBA_FILE_MAX - 1);
+    else if (!db)
+        rc = pg->h->fail(call, TROVE_EINVAL, "the database setting cannot be written to pg_hba.conf");
+    else
+        rc = both ? pg_write_file(pg, call, path, both) : pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
+    if (rc == TROVE_OK)
+        rc = pg_reload_and_wait(pg, call, c);
+    free(both);
+    free(db);
     free(text);
     return rc;
 }
 
-static int create_account(struct pg *pg, struct trove_call *call, PGconn *c, const char *name, const char *password)
+/* Remove every pg_hba.conf line that names the account (the name is
+ * generated and unique), then reload. Best effort, for cleanup: logs. */
+static void hba_remove_account(struct pg *pg, PGconn *c, const char *name)
 {
-    char *pw = pg_password_clause(pg, call, c, name, password);
-    char *sql = pw ? pg_sql("CREATE ROLE %s WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE IN ROLE "
-                            REPL_GROUP " %s", name, pw)
-                   : NULL;
-    int rc = sql ? pg_run(pg, call, c, sql, 0, NULL) : TROVE_EDATASTORE;
-    free(sql);
-    free(pw);
-    return rc;
+    char path[PG_PATH_MAX];
+    char *text = hba_read(c, path, sizeof(path));
+    char *kept = text ? calloc(1, strlen(text) + 1) : NULL, *k = kept;
+    bool changed = false;
+    for (char *line = text, *next; kept && *line; line = next) {
+        next = line + strcspn(line, "\n");
+        next += *next == '\n';
+        char *hit = strstr(line, name);
+        if (hit && hit < next) {
+            changed = true;
+            continue;
+        }
+        memcpy(k, line, (size_t)(next - line));
+        k += next - line;
+    }
+    if (!kept)
+        pg->h->log(TROVE_LOG_WARN, "postgres: cannot read %s to remove the lines of %s", path, name);
+    else if (changed && pg_store_file(pg, path, kept) != 0)
+        pg->h->log(TROVE_LOG_WARN, "postgres: cannot remove the lines of %s from %s", name, path);
+    else if (changed)
+        PQclear(PQexec(c, "SELECT pg_reload_conf()"));
+    free(kept);
+    free(text);
 }
 
-/* Undo a failed snapshot: its slot would otherwise keep WAL forever. The
- * name is generated ([a-z0-9_]) and passed as a parameter where it can be. */
-static void drop_account(PGconn *c, const char *name)
+/* Undo a failed snapshot: its slot (only if this snapshot made it) would
+ * otherwise keep WAL forever, and its role and pg_hba.conf lines go too.
+ * The name is generated ([a-z0-9_]) and passed as a parameter where it can
+ * be. */
+static void drop_account(struct pg *pg, PGconn *c, const char *name, bool slot_created)
 {
     const char *p[] = {name};
-    PQclear(PQexecParams(c, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                            "WHERE slot_name = $1", 1, NULL, p, NULL, NULL, 0));
-    char *drop = pg_sql("DROP ROLE IF EXISTS %s", name);
+    if (slot_created)
+        PQclear(PQexecParams(c, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                                "WHERE slot_name = $1", 1, NULL, p, NULL, NULL, 0));
+    char *drop = pg_sql("DROP OWNED BY \"%s\"; DROP ROLE IF EXISTS \"%s\"", name, name);
     if (drop)
         PQclear(PQexec(c, drop));
     free(drop);
+    hba_remove_account(pg, c, name);
 }
 
 int pg_repl_snapshot(void *self, struct trove_call *call, const struct trove_backup_request *req)
@@ -121,9 +203,8 @@ int pg_repl_snapshot(void *self, struct trove_call *call, const struct trove_bac
     PGconn *c = pg_connect(pg, call, NULL);
     if (!c)
         return TROVE_EUNAVAIL;
-    bool created = false;
-    if ((rc = ensure_group(pg, call, c)) != TROVE_OK || (rc = ensure_hba(pg, call, c)) != TROVE_OK ||
-        (rc = random_name(pg, call, "trove_repl_", name, sizeof(name))) != TROVE_OK)
+    bool created = false, slot_created = false;
+    if ((rc = random_name(pg, call, ACCOUNT_PREFIX, name, sizeof(name))) != TROVE_OK)
         goto out;
     if (pg->h->random_password(password, sizeof(password)) != TROVE_OK) {
         rc = pg->h->fail(call, TROVE_EINTERNAL, "cannot generate a password");
@@ -132,10 +213,14 @@ int pg_repl_snapshot(void *self, struct trove_call *call, const struct trove_bac
     if ((rc = create_account(pg, call, c, name, password)) != TROVE_OK)
         goto out;
     created = true;
-    /* The slot keeps the WAL the replica needs from before the backup on. */
+    if ((rc = hba_add_account(pg, call, c, name)) != TROVE_OK)
+        goto out;
+    /* The slot keeps the WAL the replica needs from before the backup on;
+     * creating it fails if one of that name exists. */
     const char *p[] = {name};
     if ((rc = pg_run(pg, call, c, "SELECT pg_create_physical_replication_slot($1, true)", 1, p)) != TROVE_OK)
         goto out;
+    slot_created = true;
     if ((rc = pg_base_backup(pg, call, req)) != TROVE_OK)
         goto out;
     if ((rc = pg->h->put(call, "meta", "purpose", "replica-seed")) == TROVE_OK &&
@@ -145,7 +230,7 @@ int pg_repl_snapshot(void *self, struct trove_call *call, const struct trove_bac
         rc = pg->h->set_str(call, "password", password);
 out:
     if (rc != TROVE_OK && created)
-        drop_account(c, name);
+        drop_account(pg, c, name, slot_created);
     explicit_bzero(password, sizeof(password));
     PQfinish(c);
     return rc;

@@ -2,6 +2,7 @@
  * root.c - the "root" account: a superuser login role (named by the
  * root_user setting) that root-enable creates or re-enables with a new
  * password and root-disable strips of LOGIN, SUPERUSER and its password.
+ * A role of that name that is not such an account is never taken over.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,27 @@
 int pg_root_enable(void *self, struct trove_call *call, const char *password)
 {
     return pg_root_set(self, call, password, true);
+}
+
+/* Whether the root_user role exists, refusing one that root-enable/disable
+ * did not leave behind: an enabled root is a superuser and a disabled one
+ * has no LOGIN (which only a superuser can take away). An ordinary login
+ * role of that name is someone else's: making it superuser would give the
+ * functions and views it owns superuser rights. */
+static int root_exists(struct pg *pg, struct trove_call *call, PGconn *c, bool *exists)
+{
+    const char *p[] = {pg->root_user};
+    PGresult *r = pg_query(pg, call, c, "SELECT rolsuper OR NOT rolcanlogin FROM pg_roles WHERE rolname = $1", 1, p);
+    if (!r)
+        return TROVE_EDATASTORE;
+    *exists = PQntuples(r) == 1;
+    bool ours = *exists && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (*exists && !ours)
+        return pg->h->fail(call, TROVE_ECONFLICT, "role \"%s\" (the root_user setting) exists but is an ordinary "
+                           "login role, not the root account: drop or rename it before root-enable/disable",
+                           pg->root_user);
+    return TROVE_OK;
 }
 
 int pg_root_set(struct pg *pg, struct trove_call *call, const char *password, bool reporting)
@@ -29,7 +51,7 @@ int pg_root_set(struct pg *pg, struct trove_call *call, const char *password, bo
         return TROVE_EUNAVAIL;
     char *role_q = NULL, *pw = NULL, *sql = NULL;
     bool exists = false;
-    if ((rc = pg_role_exists(pg, call, c, pg->root_user, &exists)) != TROVE_OK)
+    if ((rc = root_exists(pg, call, c, &exists)) != TROVE_OK)
         goto out;
     role_q = pg_ident(pg, call, c, pg->root_user);
     pw = role_q ? pg_password_clause(pg, call, c, pg->root_user, password) : NULL;
@@ -55,7 +77,7 @@ int pg_root_disable(void *self, struct trove_call *call)
     if (!c)
         return TROVE_EUNAVAIL;
     bool exists = false;
-    int rc = pg_role_exists(pg, call, c, pg->root_user, &exists);
+    int rc = root_exists(pg, call, c, &exists);
     if (rc == TROVE_OK && exists) {
         char *role_q = pg_ident(pg, call, c, pg->root_user);
         char *sql = role_q ? pg_sql("ALTER ROLE %s WITH NOLOGIN NOSUPERUSER PASSWORD NULL", role_q) : NULL;

@@ -94,23 +94,37 @@ int pg_make_dir(struct pg *pg, struct trove_call *call, const char *path, int mo
     return rc;
 }
 
-int pg_write_file(struct pg *pg, struct trove_call *call, const char *path, const char *text)
+int pg_store_file(struct pg *pg, const char *path, const char *text)
 {
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (getpwnam_r(pg->os_user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+        return ENOENT;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
-        return pg->h->fail(call, TROVE_EINTERNAL, "open %s: %s", path, strerror(errno));
+        return errno;
     size_t len = strlen(text), off = 0;
-    int rc = TROVE_OK;
-    while (off < len && rc == TROVE_OK) {
+    int err = 0;
+    while (off < len && !err) {
         ssize_t w = write(fd, text + off, len - off);
         if (w < 0 && errno != EINTR)
-            rc = pg->h->fail(call, TROVE_EINTERNAL, "write %s: %s", path, strerror(errno));
+            err = errno;
         off += w > 0 ? (size_t)w : 0;
     }
-    if (rc == TROVE_OK && fchmod(fd, 0600) != 0)
-        rc = pg->h->fail(call, TROVE_EINTERNAL, "chmod %s: %s", path, strerror(errno));
-    close(fd);
-    return rc == TROVE_OK ? pg_chown(pg, call, path) : rc;
+    if (!err && (fchmod(fd, 0600) != 0 || fchown(fd, pw.pw_uid, pw.pw_gid) != 0))
+        err = errno;
+    if (close(fd) != 0 && !err)
+        err = errno;
+    return err;
+}
+
+int pg_write_file(struct pg *pg, struct trove_call *call, const char *path, const char *text)
+{
+    uid_t uid;
+    gid_t gid;
+    int rc = os_ids(pg, call, &uid, &gid);   /* a missing os_user gets its own message */
+    int err = rc == TROVE_OK ? pg_store_file(pg, path, text) : 0;
+    return err ? pg->h->fail(call, TROVE_EINTERNAL, "cannot write %s: %s", path, strerror(err)) : rc;
 }
 
 int pg_remove_tree(struct pg *pg, struct trove_call *call, const char *path)

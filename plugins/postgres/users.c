@@ -1,7 +1,8 @@
 /*
  * users.c - login roles and their access to databases. Access is the
  * CONNECT, CREATE and TEMPORARY privileges on a database; a role's access
- * is read back from the databases' ACLs. System roles are never touched.
+ * is read back from the databases' ACLs. Reserved roles are never touched,
+ * and a role that still owns objects is not deleted.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +30,11 @@ char *pg_password_clause(struct pg *pg, struct trove_call *call, PGconn *c, cons
 {
     if (!password)
         return strdup("PASSWORD NULL");
-    /* Hashed here with the server's password_encryption, so the clear text
-     * never reaches the server's statement log. */
-    char *verifier = PQencryptPasswordConn(c, password, role, NULL);
+    /* Hashed here, always SCRAM-SHA-256: the statement (which the server may
+     * log) carries only the salted verifier. The server's password_encryption
+     * is not asked: md5 would make a password-equivalent hash that the
+     * scram-sha-256 lines of pg_hba.conf refuse anyway. */
+    char *verifier = PQencryptPasswordConn(c, password, role, "scram-sha-256");
     if (!verifier) {
         pg->h->fail(call, TROVE_EDATASTORE, "cannot hash the password: %s", PQerrorMessage(c));
         return NULL;
@@ -150,14 +153,35 @@ out:
     return rc;
 }
 
-/* Objects owned by the role, in any database, go to the admin; privileges
- * granted to it are revoked. Needed before DROP ROLE can succeed. */
-static int disown_everywhere(struct pg *pg, struct trove_call *call, PGconn *c, const char *role_q)
+/* Databases where the role still owns something (a database it owns counts
+ * as its own name), comma-separated in *where; "" when it owns nothing. */
+static int owned_where(struct pg *pg, struct trove_call *call, PGconn *c, const char *name, char *where, size_t len)
+{
+    const char *p[] = {name};
+    PGresult *r = pg_query(pg, call, c,
+                           "SELECT string_agg(DISTINCT coalesce(d.datname, o.datname, 'shared objects'), ', ') "
+                           "FROM pg_shdepend s "
+                           "JOIN pg_roles r ON r.oid = s.refobjid AND r.rolname = $1 "
+                           "LEFT JOIN pg_database d ON d.oid = s.dbid "
+                           "LEFT JOIN pg_database o ON s.dbid = 0 AND s.classid = 'pg_database'::regclass "
+                           "  AND o.oid = s.objid "
+                           "WHERE s.refclassid = 'pg_authid'::regclass AND s.deptype = 'o'",
+                           1, p);
+    if (!r)
+        return TROVE_EDATASTORE;
+    snprintf(where, len, "%s", PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return TROVE_OK;
+}
+
+/* Privileges granted to the role, in every database, are revoked (DROP
+ * OWNED BY drops nothing else once the role owns nothing). */
+static int revoke_everywhere(struct pg *pg, struct trove_call *call, PGconn *c, const char *role_q)
 {
     PGresult *dbs = pg_query(pg, call, c, "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1", 0, NULL);
     if (!dbs)
         return TROVE_EDATASTORE;
-    char *sql = pg_sql("REASSIGN OWNED BY %s TO CURRENT_USER; DROP OWNED BY %s", role_q, role_q);
+    char *sql = pg_sql("DROP OWNED BY %s", role_q);
     int rc = sql ? TROVE_OK : pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
     for (int i = 0; rc == TROVE_OK && i < PQntuples(dbs); i++) {
         PGconn *dc = pg_connect(pg, call, PQgetvalue(dbs, i, 0));
@@ -175,6 +199,19 @@ static int disown_everywhere(struct pg *pg, struct trove_call *call, PGconn *c, 
     free(sql);
     PQclear(dbs);
     return rc;
+}
+
+/* A role that owns objects is not deleted: handing them to the admin would
+ * make a SECURITY DEFINER function or a view the role wrote run with
+ * superuser rights, for anyone its owner let call it. */
+static int drop_dependents(struct pg *pg, struct trove_call *call, PGconn *c, const char *name, const char *role_q)
+{
+    char where[1024];
+    int rc = owned_where(pg, call, c, name, where, sizeof(where));
+    if (rc == TROVE_OK && where[0])
+        return pg->h->fail(call, TROVE_ECONFLICT, "user \"%s\" still owns objects (in %s): drop them, or delete "
+                           "the databases it owns, first", name, where);
+    return rc == TROVE_OK ? revoke_everywhere(pg, call, c, role_q) : rc;
 }
 
 int pg_user_delete(void *self, struct trove_call *call, const struct trove_user *user)
@@ -197,7 +234,7 @@ int pg_user_delete(void *self, struct trove_call *call, const struct trove_user 
     }
     rc = pg_run(pg, call, c, sql, 0, NULL);
     if (rc == TROVE_EDATASTORE && strcmp(pg_last_sqlstate(), "2BP01") == 0) {
-        rc = disown_everywhere(pg, call, c, role_q);
+        rc = drop_dependents(pg, call, c, user->name, role_q);
         if (rc == TROVE_OK)
             rc = pg_run(pg, call, c, sql, 0, NULL);
     }

@@ -70,6 +70,8 @@ bool rd_valid_pattern(const char *p);
 bool rd_valid_password(const char *pw);
 bool rd_valid_host(const char *host);
 int rd_sha256_hex(const char *data, char out[65]);
+#define RD_PASSWORD_RULE_SIZE 66   /* '#', 64 hex digits, NUL */
+int rd_password_rule(const char *password, char out[RD_PASSWORD_RULE_SIZE]);
 struct rd_crc64 { uint64_t t[8][256]; };   /* Redis's CRC-64 (Jones), the RDB trailer */
 void rd_crc64_init(struct rd_crc64 *crc);
 uint64_t rd_crc64_update(const struct rd_crc64 *crc, uint64_t v, const unsigned char *p, size_t len);

@@ -364,10 +364,9 @@ int rd_repl_snapshot(void *self, struct trove_call *call, const struct trove_bac
 {
     struct rd_ctx *ctx = self;
     struct rd_conn conn = {0};
-    char password[33], rule[40];
-    if (ctx->h->random_password(password, sizeof(password)) != TROVE_OK)
+    char password[33], rule[RD_PASSWORD_RULE_SIZE];
+    if (ctx->h->random_password(password, sizeof(password)) != TROVE_OK || rd_password_rule(password, rule) != 0)
         return RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot generate a password");
-    snprintf(rule, sizeof(rule), ">%s", password);
     int rc = rd_connect(ctx, call, &conn);
     if (rc == TROVE_OK)
         rc = rd_cmd_ok(&conn, "ACL", "SETUSER", ctx->repl_user, "on", rule, "resetkeys", "resetchannels", "-@all",
@@ -380,7 +379,7 @@ int rd_repl_snapshot(void *self, struct trove_call *call, const struct trove_bac
     if (rc == TROVE_OK && (ctx->h->set_str(call, "user", ctx->repl_user) != TROVE_OK ||
                            ctx->h->set_str(call, "password", password) != TROVE_OK))
         rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory");
-    memset(password, 0, sizeof(password));
-    memset(rule, 0, sizeof(rule));
+    explicit_bzero(password, sizeof(password));
+    explicit_bzero(rule, sizeof(rule));
     return rc;
 }

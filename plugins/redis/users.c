@@ -1,8 +1,9 @@
 /*
  * users.c - ACL users and root. A user's "databases" are its key patterns
  * (ACL ~pattern); extra rules come only from the whitelist in check_rule().
- * System users (default, the agent's admin, root, replication) are refused.
- * Every change is persisted (ACL SAVE or CONFIG REWRITE, see rd_persist_acl).
+ * Protected users (default, the agent's admin, root, replication) are refused.
+ * Passwords go to Redis only as SHA-256 hashes (rd_password_rule). Every
+ * change is persisted (ACL SAVE or CONFIG REWRITE, see rd_persist_acl).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,17 +46,22 @@ static int push_owned(struct argv_buf *b, const char *prefix, const char *s)
 
 static void argv_free(struct argv_buf *b)
 {
-    for (int i = 0; i < b->n_owned; i++) {
-        memset(b->owned[i], 0, strlen(b->owned[i]));   /* may hold ">password" */
+    for (int i = 0; i < b->n_owned; i++)
         free(b->owned[i]);
-    }
     b->n_owned = b->argc = 0;
 }
 
+/* The protected users: Redis's built-in "default" and the three the plugin
+ * relies on, named by settings (user, root_user, replication_user). The user
+ * API never creates, changes, shows or deletes them, and user.list leaves
+ * them out. docs/plugins/redis.md lists the same; tests/redis checks both. */
 bool rd_is_system_user(struct rd_ctx *ctx, const char *name)
 {
-    return strcmp(name, "default") == 0 || strcmp(name, ctx->user) == 0 || strcmp(name, ctx->root_user) == 0 ||
-           strcmp(name, ctx->repl_user) == 0;
+    const char *const protected_users[] = {"default", ctx->user, ctx->root_user, ctx->repl_user};
+    for (size_t i = 0; i < sizeof(protected_users) / sizeof(protected_users[0]); i++)
+        if (strcmp(name, protected_users[i]) == 0)
+            return true;
+    return false;
 }
 
 static int check_name(struct rd_ctx *ctx, struct trove_call *call, const struct trove_user *u)
@@ -309,13 +315,16 @@ int rd_user_create(void *self, struct trove_call *call, const struct trove_user 
         rc = check_patterns(ctx, call, u, false);
     if (rc != TROVE_OK || (rc = begin(ctx, call, u, &conn, false, NULL)) != TROVE_OK)
         return rc;
+    char rule[RD_PASSWORD_RULE_SIZE];
     push(&b, "ACL"), push(&b, "SETUSER"), push(&b, u->name), push(&b, "reset"), push(&b, "on");
-    int bad = push_owned(&b, ">", u->password);
+    int bad = push(&b, rule);
     for (size_t i = 0; i < u->n_databases; i++)
         bad |= push_owned(&b, "~", u->databases[i]);
     for (int i = 0; i < N_DEFAULT_RULES; i++)
         bad |= push(&b, default_rules[i]);
-    if (bad)
+    if (rd_password_rule(u->password, rule) != 0)
+        rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot hash the password");
+    else if (bad)
         rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory");
     if (rc == TROVE_OK)
         rc = add_rules(&conn, u, &b, &rules_copy);
@@ -324,6 +333,7 @@ int rd_user_create(void *self, struct trove_call *call, const struct trove_user 
     if (rc == TROVE_OK && (rc = rd_persist_acl(&conn)) != TROVE_OK)
         rd_cmd_ok(&conn, "ACL", "DELUSER", u->name, NULL);   /* not persisted: undo */
     argv_free(&b);
+    explicit_bzero(rule, sizeof(rule));
     free(rules_copy);
     rd_disconnect(&conn);
     return rc;
@@ -472,12 +482,15 @@ int rd_user_set_password(void *self, struct trove_call *call, const struct trove
         rc = RD_FAIL(ctx, call, TROVE_EINVAL, "a password of 1-512 characters without control characters is required");
     if (rc != TROVE_OK || (rc = begin(ctx, call, u, &conn, true, NULL)) != TROVE_OK)
         return rc;
+    char rule[RD_PASSWORD_RULE_SIZE];
     push(&b, "ACL"), push(&b, "SETUSER"), push(&b, u->name), push(&b, "resetpass");
-    rc = push_owned(&b, ">", u->password) ? RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory")
-                                          : rd_cmd_argv(&conn, NULL, b.argc, b.argv);
+    rc = rd_password_rule(u->password, rule) != 0 || push(&b, rule) != 0
+             ? RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot hash the password")
+             : rd_cmd_argv(&conn, NULL, b.argc, b.argv);
     if (rc == TROVE_OK)
         rc = rd_persist_acl(&conn);
     argv_free(&b);
+    explicit_bzero(rule, sizeof(rule));
     rd_disconnect(&conn);
     return rc;
 }
@@ -488,8 +501,7 @@ int rd_root_enable(void *self, struct trove_call *call, const char *password)
 {
     struct rd_ctx *ctx = self;
     struct rd_conn conn = {0};
-    char generated[33];
-    char *pw = NULL;
+    char generated[33], rule[RD_PASSWORD_RULE_SIZE] = "";
     if (!password) {
         if (ctx->h->random_password(generated, sizeof(generated)) != TROVE_OK)
             return RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot generate a password");
@@ -500,21 +512,19 @@ int rd_root_enable(void *self, struct trove_call *call, const char *password)
     int rc = rd_connect(ctx, call, &conn);
     if (rc != TROVE_OK)
         goto out;
-    if (!(pw = rd_path_with_suffix(">", password))) {
-        rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory");
+    if (rd_password_rule(password, rule) != 0) {
+        rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot hash the password");
         goto out;
     }
-    rc = rd_cmd_ok(&conn, "ACL", "SETUSER", ctx->root_user, "reset", "on", pw, "~*", "&*", "+@all", NULL);
+    rc = rd_cmd_ok(&conn, "ACL", "SETUSER", ctx->root_user, "reset", "on", rule, "~*", "&*", "+@all", NULL);
     if (rc == TROVE_OK)
         rc = rd_persist_acl(&conn);
     if (rc == TROVE_OK && (ctx->h->set_str(call, "name", ctx->root_user) != TROVE_OK ||
                            ctx->h->set_str(call, "password", password) != TROVE_OK))
         rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory");
 out:
-    if (pw)
-        memset(pw, 0, strlen(pw));
-    free(pw);
-    memset(generated, 0, sizeof(generated));
+    explicit_bzero(rule, sizeof(rule));
+    explicit_bzero(generated, sizeof(generated));
     rd_disconnect(&conn);
     return rc;
 }

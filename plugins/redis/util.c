@@ -50,8 +50,9 @@ bool rd_valid_pattern(const char *p)
     return true;
 }
 
-/* Passwords: 1-512 bytes, no control characters. They travel only as
- * command arguments and are stored by Redis as SHA-256 hashes. */
+/* Passwords: 1-512 bytes, no control characters. Only their SHA-256 hash
+ * is sent to Redis (rd_password_rule); the admin's AUTH and a replica's
+ * masterauth are the only cleartext passwords the server receives. */
 bool rd_valid_password(const char *pw)
 {
     size_t n = pw ? strlen(pw) : 0;
@@ -72,6 +73,16 @@ bool rd_valid_host(const char *host)
         if (!isalnum((unsigned char)host[i]) && !strchr(".-:_", host[i]))
             return false;
     return true;
+}
+
+/* "#<sha256 hex>": the ACL rule that gives a user this password. Sending the
+ * hash instead of ">password" keeps the cleartext out of the connection, and
+ * so out of everything Redis records about a command (slow log, MONITOR,
+ * a crash report's dump of the command being run). */
+int rd_password_rule(const char *password, char out[RD_PASSWORD_RULE_SIZE])
+{
+    out[0] = '#';
+    return rd_sha256_hex(password, out + 1);
 }
 
 int rd_sha256_hex(const char *data, char out[65])

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "control_harness.h"
+#include "input.h"
 #include "json.h"
 
 struct cli_fixture {
@@ -108,6 +109,131 @@ static void user_create_sends_every_argument_and_prints_no_password(void **state
     args = last_request(f, "user.create");
     assert_string_equal(tv_get_str(args, "password"), "from-stdin");
     assert_null(tv_get(args, "host"));
+    tv_free(args);
+}
+
+/* A secret of n bytes: printable, position-dependent, so any cut shows. */
+static char *make_secret(size_t n)
+{
+    char *s = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        s[i] = (char)('!' + (i * 7) % 90);
+    s[n] = '\0';
+    return s;
+}
+
+/* The last request was still user.create for `name`: nothing was sent since. */
+static void assert_nothing_sent_after(struct cli_fixture *f, const char *name)
+{
+    struct tv *args = last_request(f, "user.create");
+    assert_string_equal(tv_get_str(args, "name"), name);
+    tv_free(args);
+}
+
+static void secrets_on_stdin_arrive_whole_or_are_refused(void **state)
+{
+    struct cli_fixture *f = *state;
+    char too_long[128], line[INPUT_PASSWORD_MAX + 3];
+    snprintf(too_long, sizeof too_long, "trovectl: usage: password is longer than %d bytes\n", INPUT_PASSWORD_MAX);
+
+    /* The longest password the agent takes arrives byte for byte. */
+    char *longest = make_secret(INPUT_PASSWORD_MAX);
+    snprintf(line, sizeof line, "%s\n", longest);
+    run_trovectl(&f->daemon, &f->r, line, "user-create", "inst-a", "longest", "-", (const char *)NULL);
+    assert_int_equal(f->r.exit_code, 0);
+    struct tv *args = last_request(f, "user.create");
+    assert_int_equal(strlen(tv_get_str(args, "password")), INPUT_PASSWORD_MAX);
+    assert_string_equal(tv_get_str(args, "password"), longest);
+    tv_free(args);
+
+    /* Longer ones (1,100 and 2,000 bytes) are refused with the agent's limit
+     * and words, whether on stdin or on the command line; nothing is sent. */
+    static const size_t over[] = {INPUT_PASSWORD_MAX + 1, 1100, 2000};
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+        char *secret = make_secret(over[i]);
+        char *text = malloc(over[i] + 2);
+        snprintf(text, over[i] + 2, "%s\n", secret);
+        run_trovectl(&f->daemon, &f->r, text, "user-create", "inst-a", "cut", "-", (const char *)NULL);
+        assert_int_equal(f->r.exit_code, 2);
+        assert_string_equal(f->r.err, too_long);
+        run_trovectl(&f->daemon, &f->r, text, "user-change-password", "inst-a", "cut", "-", (const char *)NULL);
+        assert_string_equal(f->r.err, too_long);
+        run_trovectl(&f->daemon, &f->r, text, "root-enable", "inst-a", "--password", "-", (const char *)NULL);
+        assert_string_equal(f->r.err, too_long);
+        run_trovectl(&f->daemon, &f->r, text, "replica-attach", "inst-a", "--source-host", "h", "--source-port",
+                     "1", "--source-user", "u", "--source-password", "-", (const char *)NULL);
+        assert_string_equal(f->r.err, too_long);
+        run_trovectl(&f->daemon, &f->r, NULL, "user-create", "inst-a", "cut", secret, (const char *)NULL);
+        assert_string_equal(f->r.err, too_long);
+        free(text);
+        free(secret);
+    }
+    assert_nothing_sent_after(f, "longest");
+
+    /* root-enable --password - returns (and sets) exactly the password given. */
+    run_trovectl(&f->daemon, &f->r, line, "root-enable", "inst-a", "--password", "-", (const char *)NULL);
+    assert_int_equal(f->r.exit_code, 0);
+    args = last_request(f, "root.enable");
+    assert_string_equal(tv_get_str(args, "password"), longest);
+    tv_free(args);
+    free(longest);
+
+    /* Only the line end goes: "\r\n" or "\n", never a '\r' inside. */
+    run_trovectl(&f->daemon, &f->r, "in\rside\r\n", "user-create", "inst-a", "cr", "-", (const char *)NULL);
+    assert_int_equal(f->r.exit_code, 0);
+    args = last_request(f, "user.create");
+    assert_string_equal(tv_get_str(args, "password"), "in\rside");
+    tv_free(args);
+
+    run_trovectl(&f->daemon, &f->r, "", "user-create", "inst-a", "none", "-", (const char *)NULL);
+    assert_int_equal(f->r.exit_code, 2);
+    assert_string_equal(f->r.err, "trovectl: usage: expected password on standard input\n");
+    assert_nothing_sent_after(f, "cr");
+}
+
+static void json_arguments_come_from_stdin_or_a_file(void **state)
+{
+    struct cli_fixture *f = *state;
+    const char *json = "{\"name\": \"erin\", \"password\": \"never on argv\"}";
+
+    run_trovectl(&f->daemon, &f->r, json, "call", "inst-a", "user.create", "-", (const char *)NULL);
+    assert_int_equal(f->r.exit_code, 0);
+    struct tv *args = last_request(f, "user.create");
+    assert_string_equal(tv_get_str(args, "name"), "erin");
+    assert_string_equal(tv_get_str(args, "password"), "never on argv");
+    tv_free(args);
+
+    char path[256], at[260];
+    snprintf(path, sizeof path, "%s/args.json", f->daemon.dir);
+    snprintf(at, sizeof at, "@%s", path);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    fputs("{\"name\": \"frank\", \"password\": \"from a file\"}\n", file);
+    fclose(file);
+    trovectl(f, "call", "inst-a", "user.create", at);
+    assert_int_equal(f->r.exit_code, 0);
+    args = last_request(f, "user.create");
+    assert_string_equal(tv_get_str(args, "name"), "frank");
+    assert_string_equal(tv_get_str(args, "password"), "from a file");
+    tv_free(args);
+
+    trovectl(f, "--timeout", "1", "prepare", "inst-a", "--json-args", at);
+    args = last_request(f, "prepare");
+    assert_string_equal(tv_get_str(args, "password"), "from a file");
+    tv_free(args);
+
+    snprintf(at, sizeof at, "@%s/missing.json", f->daemon.dir);
+    trovectl(f, "call", "inst-a", "user.create", at);
+    assert_int_equal(f->r.exit_code, 2);
+    assert_one_error_line(&f->r, "trovectl: usage: cannot open ");
+
+    /* A \u0000 escape is valid JSON, refused in the project's own words. */
+    trovectl(f, "call", "inst-a", "user.create", "{\"name\": \"nul\\u0000byte\"}");
+    assert_int_equal(f->r.exit_code, 2);
+    assert_one_error_line(&f->r, "trovectl: usage: JSON-ARGS: strings must not contain NUL (\\u0000)");
+    assert_null(strstr(f->r.err, "JSON_ALLOW_NUL"));
+    assert_null(strstr(f->r.err, "not valid JSON"));
+    args = last_request(f, "prepare");
     tv_free(args);
 }
 
@@ -283,6 +409,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(ping_and_status_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(user_create_sends_every_argument_and_prints_no_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(secrets_on_stdin_arrive_whole_or_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(json_arguments_come_from_stdin_or_a_file, setup, teardown),
         cmocka_unit_test_setup_teardown(long_operation_waits_for_task_done, setup, teardown),
         cmocka_unit_test_setup_teardown(root_enable_prints_the_password_it_was_asked_for, setup, teardown),
         cmocka_unit_test_setup_teardown(verbs_map_to_protocol_arguments, setup, teardown),

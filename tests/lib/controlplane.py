@@ -65,11 +65,12 @@ class ControlPlane:
         return harness.Agent(self.env, plugin, settings, instance_id=instance_id,
                              control_endpoint=self.agent_endpoint, curve=curve, **kw)
 
-    def ctl(self, *args, timeout=900):
-        """Run trovectl --json with args; the Result carries exit code and stderr."""
+    def ctl(self, *args, timeout=900, stdin=b""):
+        """Run trovectl --json with args (stdin: bytes for its standard input);
+        the Result carries exit code and stderr."""
         argv = [harness.trovectl_binary(), "--endpoint", self.client_endpoint, "--json", "--timeout", "600"]
         argv += [str(a) for a in args]
-        cp = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout)
+        cp = subprocess.run(argv, capture_output=True, input=stdin, timeout=timeout)
         out = cp.stdout.decode("utf-8", "replace").strip()
         try:
             doc = json.loads(out) if out else {}
@@ -83,8 +84,9 @@ class ControlPlane:
         return harness.Result(doc, cp.stderr.decode("utf-8", "replace"), cp.returncode)
 
     def op(self, instance, op, args=None):
-        """One protocol op through trovectl's generic `call` verb."""
-        return self.ctl("call", instance, op, json.dumps(args or {}))
+        """One protocol op through trovectl's generic `call` verb, its JSON
+        arguments on standard input (off the command line)."""
+        return self.ctl("call", instance, op, "-", stdin=json.dumps(args or {}).encode())
 
     def instance(self, instance_id):
         r = self.ctl("show", instance_id)

@@ -196,8 +196,9 @@ class Result:
 
 class Agent:
     """A trove-agent configuration for one instance. call() runs one operation
-    in-process through the agent's dispatch (`trove-agent -c CONF call OP ARGS`);
-    serve() runs the agent connected to a control plane."""
+    in-process through the agent's dispatch (`trove-agent -c CONF call OP -`,
+    the JSON arguments on standard input, so no password is on a command
+    line); serve() runs the agent connected to a control plane."""
 
     def __init__(self, env, plugin, settings, instance_id="inst-a", backup_dir=None, control_endpoint=None,
                  curve=None, heartbeat_ms=1000, log_level="info"):
@@ -229,9 +230,11 @@ class Agent:
 
     def call(self, op, args=None, timeout=900):
         argv = [agent_binary(), "-c", self.config, "call", op]
+        text = b""
         if args is not None:
-            argv.append(json.dumps(args))
-        cp = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+            argv.append("-")
+            text = json.dumps(args).encode()
+        cp = subprocess.run(argv, input=text, capture_output=True, timeout=timeout)
         out = cp.stdout.decode("utf-8", "replace").strip()
         try:
             doc = json.loads(out) if out else {}

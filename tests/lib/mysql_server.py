@@ -6,7 +6,10 @@ agent can stop, restart and restore it. It is started detached (like the
 plugin starts it) and always stopped through its pid file when the Env closes.
 
 Standard library only. Checks from the outside use the stock `mariadb` client.
+Like the plugin, the harness gives the server only password hashes, so tests
+that read the server's logs for secrets see nothing the harness wrote itself.
 """
+import hashlib
 import os
 import signal
 import subprocess
@@ -43,6 +46,11 @@ def _escape_option(value):
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def native_password_hash(password):
+    """mysql_native_password's stored form: '*' + uppercase hex of SHA1(SHA1(password))."""
+    return "*" + hashlib.sha1(hashlib.sha1(password.encode("utf-8")).digest()).hexdigest().upper()
+
+
 def _process_alive(pid):
     """True if pid runs and is not a zombie (the server is not our child)."""
     try:
@@ -54,7 +62,10 @@ def _process_alive(pid):
 
 
 class MysqlServer:
-    def __init__(self, env, index=0, server_id=None, admin_user=ADMIN_USER, admin_password=ADMIN_PASSWORD):
+    def __init__(self, env, index=0, server_id=None, admin_user=ADMIN_USER, admin_password=ADMIN_PASSWORD,
+                 options=None):
+        """options: extra server options {name: value}, written into run/overrides.cnf (the file the plugin
+        keeps its configuration overrides in, included by my.cnf) before anything starts."""
         self.env = env
         self.index = index
         self.base = env.mkdir(f"mysql{index}")
@@ -68,6 +79,9 @@ class MysqlServer:
         self.server_id = server_id or (index + 1)
         self.admin_user = admin_user
         self.admin_password = admin_password
+        if options:
+            with open(os.path.join(self.run_dir, "overrides.cnf"), "w") as f:
+                f.write("[mariadbd]\n" + "".join(f'{k}="{v}"\n' for k, v in options.items()))
         env.callback(self.stop)
 
     # ------------------------------------------------------------------ settings
@@ -125,10 +139,10 @@ class MysqlServer:
         """A fresh server with the plugin's admin account; returns self."""
         self.install()
         self.launch()
-        pw = self.admin_password.replace("\\", "\\\\").replace("'", "\\'")
+        pw = native_password_hash(self.admin_password)
         stmts = []
         for host in ("localhost", "127.0.0.1", "::1"):
-            stmts.append(f"CREATE USER '{self.admin_user}'@'{host}' IDENTIFIED BY '{pw}'")
+            stmts.append(f"CREATE USER '{self.admin_user}'@'{host}' IDENTIFIED BY PASSWORD '{pw}'")
             stmts.append(f"GRANT ALL PRIVILEGES ON *.* TO '{self.admin_user}'@'{host}' WITH GRANT OPTION")
         self.root_sql(";".join(stmts))
         return self

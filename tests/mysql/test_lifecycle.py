@@ -1,8 +1,12 @@
 """Lifecycle through the agent: prepare a fresh instance (install, start, admin,
 root, overrides, databases, users), stop, start, restart, and a crash that the
-next status reports. Checked from the outside: the server's pid, the stock
-client, and the server's own variables.
+next status reports; a prepare with bad input (an empty host, a protected name,
+an empty character set) refused before anything is installed. Checked from
+the outside: the server's pid, the stock client, and the server's own
+variables.
 """
+import os
+
 import harness
 import mysql_server
 from harness import check
@@ -74,6 +78,36 @@ def test_crash(server, agent):
     check(cp.stdout.strip() == "1", "alice is gone after crash recovery")
 
 
+def test_prepare_refuses_bad_input(env):
+    """A prepare whose users or databases are invalid changes nothing: no data directory, no server. An
+    empty host in particular is refused, not turned into '%'."""
+    server = mysql_server.MysqlServer(env, 2)
+    agent = mysql_server.agent_for(env, server)
+    bad = [({"users": [{"name": "eve", "host": "", "password": PASSWORD}]}, "host must not be empty"),
+           ({"users": [{"name": "root", "password": PASSWORD}]}, "system user"),
+           ({"users": [{"name": "eve", "password": PASSWORD, "databases": ["mysql"]}]}, "system database"),
+           ({"databases": [{"name": "shop", "character_set": ""}]}, "must not be empty"),
+           ({"databases": [{"name": "a.b"}]}, "must not contain"),
+           ({"root_password": ""}, "password must not be empty")]
+    for args, why in bad:
+        r = agent.call("prepare", dict({"databases": [{"name": "shop"}]}, **args))
+        check(not r.ok and r.code == "invalid_argument" and why in r.message, f"prepare with {args}: {r}")
+        check(agent.must("status")["state"] == "new" and not server.alive(),
+              f"a refused prepare ({args}) installed or started the server")
+        check(not os.path.exists(server.datadir) or not os.listdir(server.datadir),
+              f"a refused prepare ({args}) wrote into the data directory")
+
+
+def test_empty_setting(env):
+    """A [datastore] setting given an empty value is refused when the plugin opens, not read as its default."""
+    server = mysql_server.MysqlServer(env, 3)
+    for key in ("bind_address", "socket", "host", "replication_user"):
+        agent = mysql_server.agent_for(env, server, instance_id=f"empty-{key}", **{key: ""})
+        r = agent.call("status")
+        check(not r.ok and r.code == "invalid_argument" and f'"{key}" is empty' in r.message,
+              f"an agent with {key} = \"\": {r}")
+
+
 def test_prepare_with_root(env):
     server = mysql_server.MysqlServer(env, 1)
     agent = mysql_server.agent_for(env, server)
@@ -92,6 +126,8 @@ def main():
         server, agent = test_prepare(env)
         test_stop_start_restart(server, agent)
         test_crash(server, agent)
+        test_prepare_refuses_bad_input(env)
+        test_empty_setting(env)
         test_prepare_with_root(env)
     print("mysql lifecycle: passed")
 

@@ -2,8 +2,13 @@
 the outside with the stock `mariadb` client: a user created with a hostile
 password logs in and sees exactly its databases; revoke, grant, password
 change and delete take effect; hostile and unicode names are stored literally
-or refused and change nothing else; system objects are protected.
+or refused and change nothing else; an empty host or character set is refused,
+never turned into the default; a deleted database takes its grants with it,
+whatever its name; the protected names are exactly those the plugin's
+documentation lists (docs/plugins/mysql.md, "Protected names").
 """
+import re
+
 import harness
 import mysql_server
 from harness import check
@@ -59,7 +64,11 @@ def test_databases(agent, server):
     expect_error(agent.call("database.create", {"name": "x3", "collation": "utf8mb4_bin; DROP DATABASE shop"}),
                  {"invalid_argument"}, "a hostile collation")
     expect_error(agent.call("database.delete", {"name": "nope"}), {"not_found"}, "deleting a missing database")
-    check(not ({"x1", "x2", "x3"} & server.databases()), "a refused database.create created something")
+    for key in ("character_set", "collation"):
+        r = expect_error(agent.call("database.create", {"name": "x4", key: ""}), {"invalid_argument"},
+                         f"an empty {key}")
+        check("must not be empty" in r.message, f"an empty {key} is refused without saying why: {r.message}")
+    check(not ({"x1", "x2", "x3", "x4"} & server.databases()), "a refused database.create created something")
 
 
 def test_user_access(agent, server):
@@ -184,17 +193,119 @@ def test_unicode(agent, server):
     agent.must("database.delete", {"name": db})
 
 
-def test_system_objects(agent, server):
-    for name in ("root", "mariadb.sys", "mysql", "PUBLIC", mysql_server.ADMIN_USER, "os_repl_abc"):
-        expect_error(agent.call("user.create", {"name": name, "password": "pw"}), {"invalid_argument"},
-                     f"creating system user {name}")
-        expect_error(agent.call("user.delete", {"name": name, "host": "localhost"}), {"invalid_argument"},
-                     f"deleting system user {name}")
-        expect_error(agent.call("user.password", {"name": name, "host": "localhost", "password": "x"}),
-                     {"invalid_argument"}, f"changing the password of system user {name}")
-    for name in ("mysql", "information_schema", "performance_schema", "sys", "MySQL"):
-        expect_error(agent.call("database.create", {"name": name}), {"invalid_argument"}, f"creating {name}")
-        expect_error(agent.call("database.delete", {"name": name}), {"invalid_argument"}, f"deleting {name}")
+DOC = harness.source_path("docs", "plugins", "mysql.md")
+NAMES_C = harness.source_path("plugins", "mysql", "names.c")
+MATCH = {"exactly": "EXACT", "in any case": "ANY_CASE"}
+
+
+def doc_table(marker):
+    """The rows of the table between <!-- MARKER: begin --> and <!-- MARKER: end --> in the plugin's doc,
+    as (first cell, MATCH value) pairs."""
+    with open(DOC, encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(rf"<!-- {marker}: begin -->(.*?)<!-- {marker}: end -->", text, re.S)
+    check(m, f"docs/plugins/mysql.md has no {marker} table")
+    rows = []
+    for line in m.group(1).splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 2 or cells[1] not in MATCH:
+            continue   # header, separator, blank lines
+        rows.append((cells[0], MATCH[cells[1]]))
+    check(rows, f"the {marker} table of docs/plugins/mysql.md is empty")
+    return rows
+
+
+def code_table(array):
+    """The entries of a protected-name table in names.c: {name: EXACT | ANY_CASE}."""
+    with open(NAMES_C, encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(rf"{array}\[\] = \{{(.*?)\}};", text, re.S)
+    check(m, f"names.c has no {array}")
+    entries = re.findall(r'\{"([^"\\]*)", MATCH_(EXACT|ANY_CASE)\}', m.group(1))
+    check(entries, f"no entries parsed from {array}")
+    return dict(entries)
+
+
+def literal_rows(rows):
+    out = {}
+    for cell, match in rows:
+        m = re.fullmatch(r"`([^`]+)`", cell)
+        if m:
+            out[m.group(1)] = match
+    return out
+
+
+def case_variants(name):
+    return {v for v in (name, name.lower(), name.upper(), name.swapcase(), name.capitalize())}
+
+
+def other_case(name):
+    """A spelling of name in another case (for names with letters)."""
+    return name.upper() if name.upper() != name else name.lower()
+
+
+def refused_user(agent, name, why):
+    for op, args in [("user.create", {"name": name, "password": "pw"}),
+                     ("user.delete", {"name": name, "host": "localhost"}),
+                     ("user.password", {"name": name, "host": "localhost", "password": "x"}),
+                     ("user.show", {"name": name, "host": "localhost"}),
+                     ("user.grant", {"name": name, "databases": ["shop"]}),
+                     ("user.revoke", {"name": name, "databases": ["shop"]}),
+                     ("user.access", {"name": name, "host": "localhost"})]:
+        r = expect_error(agent.call(op, args), {"invalid_argument"}, f"{op} on protected user {name!r} ({why})")
+        check("system user" in r.message, f"{op} on {name!r} refused without saying it is protected: {r.message}")
+
+
+def accepted_user(agent, server, name, why):
+    agent.must("user.create", {"name": name, "password": "pw"})
+    check(server.scalar(f"SELECT COUNT(*) FROM mysql.user WHERE User = {hexlit(name)}") == "1",
+          f"{name!r} ({why}) was not created")
+    agent.must("user.delete", {"name": name})
+
+
+def test_protected_names(agent, server):
+    """docs/plugins/mysql.md lists the protected names and how each is compared; that list is the code's
+    table, and every name on it (in every spelling the doc says is covered) is refused by every operation,
+    while the spellings it does not cover are ordinary names."""
+    users, dbs = doc_table("protected-users"), doc_table("protected-databases")
+    check(literal_rows(users) == code_table("PROTECTED_USERS"),
+          f"protected users: the doc lists {literal_rows(users)}, names.c has {code_table('PROTECTED_USERS')}")
+    check(literal_rows(dbs) == code_table("PROTECTED_DATABASES") and len(literal_rows(dbs)) == len(dbs),
+          f"protected databases: the doc lists {dbs}, names.c has {code_table('PROTECTED_DATABASES')}")
+    settings = [cell for cell, _ in users if not re.fullmatch(r"`[^`]+`", cell)]
+    check(len(settings) == 2 and any("`admin_user`" in c for c in settings)
+          and any("`replication_user`" in c and "followed by `_`" in c for c in settings),
+          f"the doc's protected users from settings are {settings}")
+
+    for name, match in literal_rows(users).items():
+        for v in case_variants(name) if match == "ANY_CASE" else {name}:
+            refused_user(agent, v, f"listed {match}")
+        if match == "EXACT" and other_case(name) != name:
+            accepted_user(agent, server, other_case(name), f"another case of the exactly-matched {name}")
+    admin, repl = mysql_server.ADMIN_USER, "os_repl"
+    for name in (admin, repl, repl + "_x", repl + "_" + "x" * 20):
+        refused_user(agent, name, "from the settings")
+    for name in (other_case(admin), repl + "x", "x" + repl + "_1", other_case(repl) + "_1"):
+        accepted_user(agent, server, name, "not the admin_user nor replication_user followed by _")
+
+    for name in literal_rows(dbs):
+        for v in case_variants(name):
+            for op in ("database.create", "database.delete"):
+                r = expect_error(agent.call(op, {"name": v}), {"invalid_argument"}, f"{op} of protected {v!r}")
+                check("system database" in r.message, f"{op} of {v!r} refused without saying why: {r.message}")
+            expect_error(agent.call("user.create", {"name": "pat", "password": "pw", "databases": [v]}),
+                         {"invalid_argument"}, f"a user granted protected database {v!r}")
+    check(server.scalar("SELECT COUNT(*) FROM mysql.user WHERE User = 'pat'") == "0",
+          "a user granted a protected database was created")
+    agent.must("user.create", {"name": "pat", "password": "pw"})
+    for name in literal_rows(dbs):
+        for v in case_variants(name):
+            r = expect_error(agent.call("user.grant", {"name": "pat", "databases": [v]}), {"invalid_argument"},
+                             f"a grant on protected database {v!r}")
+            check("system database" in r.message, f"a grant on {v!r} refused without saying why: {r.message}")
+    check(visible_databases(server, "pat", "pw") == set(), "pat was granted a protected database")
+    agent.must("user.delete", {"name": "pat"})
+
     listed_users = {u["name"] for u in agent.must("user.list")["users"]}
     check(not ({"root", "mariadb.sys", "mysql", mysql_server.ADMIN_USER} & listed_users),
           f"user.list shows system users: {listed_users}")
@@ -203,6 +314,54 @@ def test_system_objects(agent, server):
           f"database.list shows system databases: {listed_dbs}")
     check("mysql" in server.databases(), "the mysql database is gone")
     check(server.sql("SELECT 1").returncode == 0, "the admin account no longer works")
+
+
+def test_empty_host(agent, server):
+    """An empty host is refused by every operation that takes one, with the message that says so; it never
+    stands for the default '%'. A host left out does."""
+    agent.must("user.create", {"name": "erin", "password": "erin-pw", "databases": ["shop"]})
+    check(server.rows("SELECT Host FROM mysql.user WHERE User = 'erin'") == [("%",)],
+          "a user created without a host is not erin@'%'")
+    ops = [("user.create", {"name": "eve", "password": "pw"}),
+           ("user.create", {"name": "erin", "password": "pw2", "databases": ["sales"]}),
+           ("user.delete", {"name": "erin"}),
+           ("user.show", {"name": "erin"}),
+           ("user.grant", {"name": "erin", "databases": ["sales"]}),
+           ("user.revoke", {"name": "erin", "databases": ["shop"]}),
+           ("user.access", {"name": "erin"}),
+           ("user.password", {"name": "erin", "password": "stolen"})]
+    for op, args in ops:
+        r = expect_error(agent.call(op, dict(args, host="")), {"invalid_argument"}, f"{op} with host \"\"")
+        check("host must not be empty" in r.message, f"{op} with an empty host: {r.message}")
+    check(server.scalar("SELECT COUNT(*) FROM mysql.user WHERE User = 'eve'") == "0",
+          "user.create with an empty host created an account")
+    check(visible_databases(server, "erin", "erin-pw") == {"shop"},
+          "an operation with an empty host changed erin@'%' (login or grants)")
+    shown = agent.must("user.show", {"name": "erin"})["user"]
+    check(shown["host"] == "%", f"user.show without a host: {shown}")
+    agent.must("user.delete", {"name": "erin"})
+
+
+def test_deleted_database_takes_its_grants(agent, server):
+    """A database deleted and created again under the same name is not readable by the users granted access
+    to the old one, whatever characters the name holds (backticks, grant wildcards, quotes)."""
+    for name in ("a`b", "`", "t`_%x", "q'`\"_z", "plain_name"):
+        agent.must("database.create", {"name": name})
+        server.admin_sql("CREATE TABLE t (k INT PRIMARY KEY); INSERT INTO t VALUES (1)", database=name)
+        agent.must("user.create", {"name": "gus", "password": "gus-pw", "databases": [name]})
+        check(can_use(server, "gus", "gus-pw", name), f"gus cannot read {name!r} after the grant")
+        agent.must("database.delete", {"name": name})
+        rows = server.rows("SELECT Db FROM mysql.db WHERE User = 'gus'")
+        check(rows == [], f"deleting {name!r} left gus's grant behind: {rows}")
+        agent.must("database.create", {"name": name})
+        server.admin_sql("CREATE TABLE t (k INT PRIMARY KEY); INSERT INTO t VALUES (2)", database=name)
+        check(not can_use(server, "gus", "gus-pw", name),
+              f"gus reads the new database {name!r}, created after the one gus was granted was deleted")
+        check(visible_databases(server, "gus", "gus-pw") == set(), f"gus still sees {name!r}")
+        access = agent.must("user.access", {"name": "gus"})["databases"]
+        check(access == [], f"user.access of gus after deleting {name!r}: {access}")
+        agent.must("user.delete", {"name": "gus"})
+        agent.must("database.delete", {"name": name})
 
 
 def root_login(server, password):
@@ -247,7 +406,9 @@ def main():
         test_user_access(agent, server)
         test_hostile_names(agent, server)
         test_unicode(agent, server)
-        test_system_objects(agent, server)
+        test_protected_names(agent, server)
+        test_empty_host(agent, server)
+        test_deleted_database_takes_its_grants(agent, server)
         test_root(agent, server)
         test_errors_and_dead_server(agent, server)
     print("mysql users: passed")

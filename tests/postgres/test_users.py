@@ -98,12 +98,17 @@ def main():
         check(not srv.can_connect("alice", HOSTILE_PASSWORD, "other"), "old password refused")
         check(srv.can_connect("alice", "n3w 'pw'", "other"), "new password works")
 
-        # alice owns something: deleting her still works, her objects go to the admin
+        # alice owns something: deleting her is refused and changes nothing (her
+        # objects are never handed to the admin); once she dropped them, it works
         srv.psql("CREATE SCHEMA alice_s; CREATE TABLE alice_s.t (x int)", "other", "alice", "n3w 'pw'")
+        r = agent.call("user.delete", {"name": "alice"})
+        check(r.code == "failed_precondition" and "other" in r.message, f"delete of an owner: {r}")
+        check(srv.can_connect("alice", "n3w 'pw'", "other"), "alice keeps her login and access")
+        check(srv.rows("SELECT count(*) FROM alice_s.t", "other") == [["0"]], "alice's table is untouched")
+        srv.psql("DROP SCHEMA alice_s CASCADE", "other", "alice", "n3w 'pw'")
         agent.must("user.delete", {"name": "alice"})
         check("alice" not in roles(srv), "alice is gone")
         check(not srv.can_connect("alice", "n3w 'pw'", "other"), "a deleted user cannot log in")
-        check(srv.rows("SELECT count(*) FROM alice_s.t", "other") == [["0"]], "alice's table survives")
         check(agent.call("user.delete", {"name": "alice"}).code == "not_found", "delete twice")
 
         # protected objects and PostgreSQL's name rules

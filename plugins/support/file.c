@@ -235,3 +235,33 @@ int64_t tps_file_size(const char *path)
     struct stat st;
     return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
 }
+
+/* "<prefix><pid>-..." with a pid that no longer runs. */
+static bool stale_entry(const char *name, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(name, prefix, n) != 0 || name[n] < '1' || name[n] > '9')
+        return false;
+    char *end;
+    errno = 0;
+    long pid = strtol(name + n, &end, 10);
+    if (errno || *end != '-' || pid <= 0)
+        return false;
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/%ld", pid);
+    return access(proc, F_OK) != 0 && errno == ENOENT;
+}
+
+int tps_remove_stale(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (stale_entry(e->d_name, prefix) && remove_at(dirfd(d), e->d_name) == 0)
+            removed++;
+    closedir(d);
+    return removed;
+}

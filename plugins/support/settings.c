@@ -161,3 +161,16 @@ void tps_settings_free(const struct tps_setting *table, size_t n_table, void *ou
         memcpy((char *)out + table[i].offset, &v, sizeof(v));
     }
 }
+
+bool tps_parse_u64(const char *text, uint64_t *out)
+{
+    if (!text || *text < '0' || *text > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}

@@ -80,6 +80,9 @@ const char *tps_kv_get(const struct trove_kv *kv, size_t n, const char *key);
 bool tps_parse_bool(const char *text, bool *out);
 /* A whole decimal integer within [min, max]. */
 bool tps_parse_int(const char *text, int64_t min, int64_t max, int64_t *out);
+/* A whole unsigned decimal integer up to UINT64_MAX (LSNs, byte counts): no
+ * sign, no spaces. */
+bool tps_parse_u64(const char *text, uint64_t *out);
 
 /* ------------------------------------------------------------ clock */
 
@@ -118,6 +121,11 @@ bool tps_dir_empty(const char *path);
 /* Give path to system user `user` (and its group), without following a
  * symlink; NULL user: nothing to do. 0 or -errno (-ENOENT: no such user). */
 int tps_file_chown(const char *path, const char *user);
+/* Remove the entries of dir named "<prefix><pid>-..." whose process no
+ * longer runs: the credential files (tps_file_write_secret's ".trove-")
+ * and work directories an agent killed mid-operation left behind. A live
+ * process keeps its own. Returns how many were removed (a missing dir: 0). */
+int tps_remove_stale(const char *dir, const char *prefix);
 /* snprintf into a path buffer; false when it did not fit. */
 bool tps_path(char *out, size_t outlen, const char *fmt, ...) TROVE_PRINTF(3, 4);
 

@@ -1,6 +1,7 @@
 /*
  * test_support.c - the plugin support library, as a plugin uses it: a
- * settings table, files written atomically and locked, an engine process
+ * settings table, files written atomically and locked, temporaries of dead
+ * processes removed, an engine process
  * started, found, waited for and stopped (also when it ignores SIGTERM or
  * dies during start), guest logs served from a file, the string builder,
  * quoting and SHA-256. A small fake host stands in for the agent's services.
@@ -307,6 +308,54 @@ static void test_remove_tree_does_not_follow_links(void **state)
     assert_true(tps_path(small, sizeof(small), "%s/%s", "ab", "cd"));
 }
 
+static void test_stale_temporaries_of_dead_processes_go(void **state)
+{
+    (void)state;
+    const char *tmp = in_dir("stale");
+    char path[700];
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    /* pid 1 runs; a pid above the kernel's limit never does */
+    const char *keep[] = {".trove-1-abc", "backup-1-x", ".trove-x-1", "other-99999999-x", ".trove-99999999"};
+    const char *gone[] = {".trove-99999999-abc", ".trove-99999998-def"};
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", tmp, keep[i]);
+        assert_int_equal(tps_file_write_atomic(path, "x", 1, 0600), 0);
+    }
+    snprintf(path, sizeof(path), "%s/.trove-%ld-mine", tmp, (long)getpid());
+    assert_int_equal(tps_file_write_atomic(path, "x", 1, 0600), 0);
+    snprintf(path, sizeof(path), "%s/%s", tmp, gone[0]);
+    assert_int_equal(tps_file_write_atomic(path, "x", 1, 0600), 0);
+    snprintf(path, sizeof(path), "%s/%s", tmp, gone[1]);
+    assert_int_equal(mkdir(path, 0700), 0);   /* a work directory, with something in it */
+    snprintf(path, sizeof(path), "%s/%s/inner", tmp, gone[1]);
+    assert_int_equal(tps_file_write_atomic(path, "x", 1, 0600), 0);
+    assert_int_equal(tps_remove_stale(tmp, ".trove-"), 2);
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/%s", tmp, gone[i]);
+        assert_int_not_equal(access(path, F_OK), 0);
+    }
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", tmp, keep[i]);
+        assert_int_equal(access(path, F_OK), 0);
+    }
+    snprintf(path, sizeof(path), "%s/.trove-%ld-mine", tmp, (long)getpid());
+    assert_int_equal(access(path, F_OK), 0);   /* a live process keeps its own */
+    assert_int_equal(tps_remove_stale(in_dir("no-such-dir"), ".trove-"), 0);
+}
+
+static void test_u64_spellings(void **state)
+{
+    (void)state;
+    uint64_t v = 0;
+    assert_true(tps_parse_u64("18446744073709551615", &v));
+    assert_true(v == UINT64_MAX);
+    assert_true(tps_parse_u64("0", &v) && v == 0);
+    assert_true(tps_parse_u64("1234567", &v) && v == 1234567);
+    const char *bad[] = {"18446744073709551616", "-1", "+1", " 1", "1 ", "", "1x", "0x10", NULL};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(tps_parse_u64(bad[i], &v));
+}
+
 /* ------------------------------------------------------------ engine process */
 
 static int file_exists_probe(void *ctx)
@@ -514,6 +563,8 @@ int main(void)
         cmocka_unit_test(test_secret_file_and_tail),
         cmocka_unit_test(test_lock_excludes_another_holder),
         cmocka_unit_test(test_remove_tree_does_not_follow_links),
+        cmocka_unit_test(test_stale_temporaries_of_dead_processes_go),
+        cmocka_unit_test(test_u64_spellings),
         cmocka_unit_test(test_engine_start_find_wait_stop),
         cmocka_unit_test(test_engine_that_ignores_sigterm_is_killed),
         cmocka_unit_test(test_engine_that_dies_during_start_says_why),

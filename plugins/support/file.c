@@ -265,3 +265,31 @@ int tps_remove_stale(const char *dir, const char *prefix)
     closedir(d);
     return removed;
 }
+
+int tps_file_write_as(const char *path, const void *data, size_t len, unsigned mode, const char *user)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096], tmp[4096];
+    if (user && (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res))
+        return -ENOENT;
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -errno;
+    int rc = write_all(fd, data, len);
+    if (rc == 0 && user && fchown(fd, pw.pw_uid, pw.pw_gid) != 0)   /* before the rename: never seen as ours */
+        rc = -errno;
+    if (rc == 0 && fchmod(fd, mode) != 0)
+        rc = -errno;
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -errno;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc != 0)
+        unlink(tmp);
+    else
+        sync_parent(path);
+    return rc;
+}

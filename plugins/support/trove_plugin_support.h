@@ -99,6 +99,11 @@ void tps_sleep_ms(uint32_t ms);
  * never a mix. Returns 0 or -errno.
  */
 int tps_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* The same, the file given to system user `user` (and its group) before it
+ * replaces path, so an engine running as that user never meets a file it
+ * cannot read; NULL user: tps_file_write_atomic. -ENOENT (path untouched)
+ * when there is no such user. */
+int tps_file_write_as(const char *path, const void *data, size_t len, unsigned mode, const char *user);
 /* The whole file, NUL-terminated, malloc'd; *len (may be NULL) gets its
  * length. NULL with errno set on failure, EFBIG when longer than max. */
 char *tps_file_read(const char *path, size_t max, size_t *len);

@@ -1,10 +1,10 @@
 /*
  * test_support.c - the plugin support library, as a plugin uses it: a
- * settings table, files written atomically and locked, temporaries of dead
- * processes removed, an engine process
- * started, found, waited for and stopped (also when it ignores SIGTERM or
- * dies during start), guest logs served from a file, the string builder,
- * quoting and SHA-256. A small fake host stands in for the agent's services.
+ * settings table, files written atomically (for the engine's user too) and
+ * locked, temporaries of dead processes removed, an engine process started,
+ * found, waited for and stopped (also when it ignores SIGTERM or dies during
+ * start), guest logs served from a file, the string builder, quoting and
+ * SHA-256. A small fake host stands in for the agent's services.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +250,37 @@ static void test_atomic_write_and_read(void **state)
     assert_int_equal(errno, EFBIG);
     assert_null(tps_file_read(in_dir("missing"), 10, NULL));
     assert_int_equal(errno, ENOENT);
+}
+
+static void test_atomic_write_for_another_user(void **state)
+{
+    (void)state;
+    const char *path = in_dir("engine.conf");
+    struct stat st;
+    assert_int_equal(tps_file_write_as(path, "mine\n", 5, 0640, NULL), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, geteuid());
+    assert_int_equal(st.st_mode & 0777, 0640);
+    assert_int_equal(tps_file_write_as(path, "x", 1, 0600, "no-such-user-here"), -ENOENT);
+    char *text = tps_file_read(path, 100, NULL);
+    assert_non_null(text);
+    assert_string_equal(text, "mine\n");   /* untouched */
+    free(text);
+    struct passwd *nobody = getpwnam("nobody");
+    if (geteuid() != 0 || !nobody)
+        return;   /* giving a file away takes root */
+    assert_int_equal(tps_file_write_as(path, "theirs\n", 7, 0600, "nobody"), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, nobody->pw_uid);
+    assert_int_equal(st.st_gid, nobody->pw_gid);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    text = tps_file_read(path, 100, NULL);
+    assert_non_null(text);
+    assert_string_equal(text, "theirs\n");
+    free(text);
+    char tmp[600];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    assert_int_not_equal(access(tmp, F_OK), 0);   /* no temporary left behind */
 }
 
 static void test_secret_file_and_tail(void **state)
@@ -560,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_bool_and_int_spellings),
         cmocka_unit_test(test_clock_is_monotonic),
         cmocka_unit_test(test_atomic_write_and_read),
+        cmocka_unit_test(test_atomic_write_for_another_user),
         cmocka_unit_test(test_secret_file_and_tail),
         cmocka_unit_test(test_lock_excludes_another_holder),
         cmocka_unit_test(test_remove_tree_does_not_follow_links),

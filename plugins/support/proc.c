@@ -261,7 +261,7 @@ bool tps_proc_alive(pid_t pid)
 
 pid_t tps_proc_pid(const char *pid_file, const char *comm)
 {
-    char *text = tps_file_read(pid_file, 64, NULL);
+    char *text = tps_file_read(pid_file, 4096, NULL);   /* PostgreSQL's postmaster.pid has 8 lines */
     int64_t pid = 0;
     if (text)
         text[strcspn(text, "\n")] = '\0';

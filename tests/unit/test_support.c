@@ -423,6 +423,12 @@ static void test_engine_start_find_wait_stop(void **state)
         tps_sleep_ms(20);   /* exec of sleep may lag the ready file a little */
     assert_int_equal(tps_proc_pid(pid_file, "sleep"), pid);
     assert_int_equal(tps_proc_pid(pid_file, "mariadbd"), 0);   /* the pid names another program */
+    char lines[300];   /* a pid file of several lines, as postmaster.pid: the first one counts */
+    int n = snprintf(lines, sizeof(lines), "%ld\n/var/lib/postgresql/15/main\n1700000000\n5432\n/var/run/postgresql\n"
+                     "127.0.0.1\n  5432001   3932160\nready   \n", (long)pid);
+    const char *multi = in_dir("postmaster.pid");
+    assert_int_equal(tps_file_write_atomic(multi, lines, (size_t)n, 0600), 0);
+    assert_int_equal(tps_proc_pid(multi, "sleep"), pid);
     char text[200];
     tps_file_tail(log, text, sizeof(text));
     assert_string_equal(text, "engine says hello");

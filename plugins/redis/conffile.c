@@ -34,6 +34,13 @@ static void add_value(struct tps_buf *b, const char *value)
         tps_quote_conf(b, value, '"');
 }
 
+void rd_config_line(struct tps_buf *b, const char *name, const char *value)
+{
+    tps_buf_addf(b, "%s ", name);
+    add_value(b, value);
+    tps_buf_add(b, "\n");
+}
+
 /* The first line setting `name` is replaced, later ones dropped. */
 int rd_config_file_set(const char *path, const char *name, const char *value)
 {
@@ -51,20 +58,15 @@ int rd_config_file_set(const char *path, const char *name, const char *value)
             tps_buf_addn(&out, line, n);
             tps_buf_add(&out, "\n");
         } else if (value && !placed) {
-            tps_buf_addf(&out, "%s ", name);
-            add_value(&out, value);
-            tps_buf_add(&out, "\n");
+            rd_config_line(&out, name, value);
             placed = true;
         } else {
             placed = true;
         }
         line += n + (line[n] ? 1 : 0);
     }
-    if (value && !placed) {
-        tps_buf_addf(&out, "%s ", name);
-        add_value(&out, value);
-        tps_buf_add(&out, "\n");
-    }
+    if (value && !placed)
+        rd_config_line(&out, name, value);
     int rc = tps_buf_str(&out) ? tps_file_write_atomic(path, out.data, out.len, 0600) : -ENOMEM;
     tps_buf_wipe(&out);   /* may hold masterauth */
     explicit_bzero(old, len);

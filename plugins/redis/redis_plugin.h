@@ -81,6 +81,8 @@ int rd_require_managed(struct rd_ctx *ctx, struct trove_call *call, const char *
 /* The agent's user as this plugin reads it: fields beyond the agent's
  * struct are NULL / 0; key patterns read within n_databases. */
 struct trove_user rd_user_in(const struct trove_user *in);
+/* The replication source the same way (host, port, user, password). */
+struct trove_replication_source rd_source_in(const struct trove_replication_source *in);
 
 /* ---- names.c: names and secrets -------------------------------------- */
 
@@ -127,6 +129,9 @@ int rd_acl_save(struct rd_conn *conn);
 
 /* ---- conffile.c: the config file the plugin owns ---------------------- */
 
+/* "name value\n" as Redis's parser reads it back: the value bare when it is
+ * a plain word, else double-quoted (refuse control characters first). */
+void rd_config_line(struct tps_buf *b, const char *name, const char *value);
 /* Set (value != NULL) or remove (NULL) directive `name` atomically. 0 or -errno. */
 int rd_config_file_set(const char *path, const char *name, const char *value);
 /* The value of the last line setting `name` (quotes removed). 0 or -1. */

@@ -269,19 +269,6 @@ int rd_repl_set_read_only(void *self, struct trove_call *call, bool read_only)
 
 /* ------------------------------------------------ attach, detach, ... */
 
-/* The source as this plugin reads it: fields beyond the agent's struct are absent. */
-static struct trove_replication_source source_in(const struct trove_replication_source *in)
-{
-    struct trove_replication_source src = {.size = sizeof(src)};
-    if (!in)
-        return src;
-    src.host = RD_FIELD(in, struct trove_replication_source, host, NULL);
-    src.port = RD_FIELD(in, struct trove_replication_source, port, 0);
-    src.user = RD_FIELD(in, struct trove_replication_source, user, NULL);
-    src.password = RD_FIELD(in, struct trove_replication_source, password, NULL);
-    return src;   /* meta and secret: Redis needs neither (it syncs itself, and has no cluster secret) */
-}
-
 static int check_source(struct rd_ctx *ctx, struct trove_call *call, const struct trove_replication_source *src)
 {
     if (!rd_host_ok(src->host))
@@ -319,7 +306,7 @@ static int wait_link_up(struct rd_conn *conn)
 static int follow(struct rd_ctx *ctx, struct trove_call *call, const struct trove_replication_source *in)
 {
     struct rd_conn conn = {0};
-    struct trove_replication_source source = source_in(in);
+    struct trove_replication_source source = rd_source_in(in);
     const struct trove_replication_source *src = &source;
     char port[16];
     int rc = check_source(ctx, call, src);

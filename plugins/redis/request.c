@@ -21,3 +21,17 @@ struct trove_user rd_user_in(const struct trove_user *in)
     u.n_options = u.options ? RD_FIELD(in, struct trove_user, n_options, 0) : 0;
     return u;
 }
+
+/* meta and secret stay out: Redis needs neither (it syncs a follower
+ * itself, and has no cluster secret). */
+struct trove_replication_source rd_source_in(const struct trove_replication_source *in)
+{
+    struct trove_replication_source src = {.size = sizeof(src)};
+    if (!in)
+        return src;
+    src.host = RD_FIELD(in, struct trove_replication_source, host, NULL);
+    src.port = RD_FIELD(in, struct trove_replication_source, port, 0);
+    src.user = RD_FIELD(in, struct trove_replication_source, user, NULL);
+    src.password = RD_FIELD(in, struct trove_replication_source, password, NULL);
+    return src;
+}

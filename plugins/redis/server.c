@@ -317,27 +317,20 @@ static int admin_lines(struct rd_ctx *ctx, struct trove_call *call, struct tps_b
     return TROVE_OK;
 }
 
-static void conf_line(struct tps_buf *b, const char *name, const char *value)
-{
-    tps_buf_addf(b, "%s ", name);
-    tps_quote_conf(b, value, '"');
-    tps_buf_add(b, "\n");
-}
-
 static int write_base_config(struct rd_ctx *ctx, struct trove_call *call)
 {
     struct tps_buf b = {0};
     tps_buf_add(&b, "# Written by the trove-agent redis plugin, which owns this file; CONFIG REWRITE keeps it.\n");
-    conf_line(&b, "bind", ctx->s.bind);
+    rd_config_line(&b, "bind", ctx->s.bind);
     tps_buf_addf(&b, "port %lld\n", (long long)ctx->s.port);
     if (ctx->s.socket) {
-        conf_line(&b, "unixsocket", ctx->s.socket);
+        rd_config_line(&b, "unixsocket", ctx->s.socket);
         tps_buf_add(&b, "unixsocketperm 700\n");
     }
-    conf_line(&b, "dir", ctx->s.dir);
-    conf_line(&b, "dbfilename", ctx->s.dbfilename);
-    conf_line(&b, "pidfile", ctx->s.pid_file);
-    conf_line(&b, "logfile", ctx->s.log_file);
+    rd_config_line(&b, "dir", ctx->s.dir);
+    rd_config_line(&b, "dbfilename", ctx->s.dbfilename);
+    rd_config_line(&b, "pidfile", ctx->s.pid_file);
+    rd_config_line(&b, "logfile", ctx->s.log_file);
     tps_buf_add(&b, "daemonize no\n");   /* the plugin supervises it in the foreground */
     int rc = admin_lines(ctx, call, &b);
     int e = 0;

@@ -42,6 +42,27 @@ static int load_secrets(struct agent *a, const char *path, char *err, size_t err
     return rc;
 }
 
+/* <state_dir>/plugin: the plugin's own directory (trove_open_request.state_dir). */
+static int agent_plugin_state_dir(struct agent *a, char *err, size_t errlen)
+{
+    struct plugin_handle *h = &a->plugin;
+    struct stat st;
+    if ((size_t)snprintf(h->state_dir, sizeof(h->state_dir), "%s/plugin", a->state_dir) >= sizeof(h->state_dir)) {
+        snprintf(err, errlen, "state_dir %s is too long", a->state_dir);
+        return -1;
+    }
+    if (mkdir(h->state_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", h->state_dir, strerror(errno));
+        return -1;
+    }
+    if (lstat(h->state_dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 077)) {
+        snprintf(err, errlen, "%s must be a directory of mode 0700", h->state_dir);
+        return -1;
+    }
+    h->instance_id = a->instance_id;
+    return 0;
+}
+
 int agent_configure(struct agent *a, const char *path, char *err, size_t errlen)
 {
     long hb = 0, level = 1;
@@ -86,6 +107,8 @@ int agent_configure(struct agent *a, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create state_dir %s: %s", a->state_dir, strerror(errno));
         return -1;
     }
+    if (agent_plugin_state_dir(a, err, errlen) != 0)
+        return -1;
     char backups[4096];
     snprintf(backups, sizeof(backups), "%s/backups", a->state_dir);
     const char *location = conf_get_or(a->conf, "backup", "location", backups);

@@ -19,8 +19,16 @@ struct storage;
 
 struct plugin_handle {
     void *dl;
-    const struct trove_plugin *vt;
+    const struct trove_plugin *vt;   /* &table once loaded */
+    /* The plugin's table as this agent sees it: copied within the size the
+     * plugin declared, so slots of a newer agent that an older plugin lacks
+     * are NULL, and a newer plugin's extra slots are not read at all. */
+    struct trove_plugin table;
+    uint32_t declared_size;          /* the plugin's own sizeof(struct trove_plugin) */
     void *self;
+    /* Set by agent_configure before plugin_load: passed to open(). */
+    char state_dir[4096];            /* <state_dir>/plugin, mode 0700 */
+    const char *instance_id;
 };
 
 struct agent {

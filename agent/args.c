@@ -175,6 +175,7 @@ int arg_user(struct trove_call *call, const struct tv *args, struct arena *ar, s
 {
     int rc;
     memset(u, 0, sizeof(*u));
+    u->size = sizeof(*u);
     if ((rc = arg_str(call, args, "name", true, &u->name)) ||
         (rc = arg_str(call, args, "host", false, &u->host)) ||
         (rc = arg_str(call, args, "password", need_password, &u->password)) ||
@@ -188,6 +189,7 @@ int arg_database(struct trove_call *call, const struct tv *args, struct arena *a
 {
     int rc;
     memset(d, 0, sizeof(*d));
+    d->size = sizeof(*d);
     if ((rc = arg_str(call, args, "name", true, &d->name)) ||
         (rc = arg_str(call, args, "character_set", false, &d->character_set)) ||
         (rc = arg_str(call, args, "collation", false, &d->collation)) ||
@@ -204,6 +206,7 @@ int arg_source(struct trove_call *call, const struct tv *args, const char *key, 
     int64_t port = 0;
     int rc;
     memset(src, 0, sizeof(*src));
+    src->size = sizeof(*src);
     if (!s || s->type != TV_MAP)
         return call_fail(call, TROVE_EINVAL, "argument '%s' must be a map with host, port, user and password", key);
     if ((rc = arg_str(call, s, "host", true, &src->host)) ||

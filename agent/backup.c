@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,6 +111,26 @@ static struct tv *record_new(struct agent *a, const char *id, const char *parent
     return r;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcasecmp(s + n - k, suffix) == 0;
+}
+
+/* Records are stored in clear: a plugin that puts a secret into the
+ * metadata fails the backup instead of leaking it (trove_plugin.h, SECRETS). */
+static int meta_check(struct agent *a, struct trove_call *call)
+{
+    const struct tv *meta = tv_get(call->result, "meta");
+    for (size_t i = 0; meta && meta->type == TV_MAP && i < meta->u.m.len; i++) {
+        const char *key = meta->u.m.items[i].key;
+        if (ends_with(key, "password") || ends_with(key, "secret"))
+            return call_fail(call, TROVE_EINTERNAL, "the %s plugin put \"%s\" into the backup metadata, which is "
+                             "stored in clear; secrets never go there", a->plugin.vt->name, key);
+    }
+    return TROVE_OK;
+}
+
 /* Move the plugin's "meta" map from the call result into the record. */
 static int record_finish(struct tv *rec, struct trove_call *call, const struct stream_totals *t)
 {
@@ -184,6 +205,7 @@ static int plan_create(struct agent *a, struct trove_call *call, const struct tv
         free(existing);
         return call_fail(call, TROVE_EEXIST, "backup %s already exists", p->id);
     }
+    p->req.size = sizeof(p->req);
     p->req.id = p->id;
     p->req.kind = p->kind;
     return TROVE_OK;
@@ -217,6 +239,8 @@ int backup_op_create(struct agent *a, struct trove_call *call, const struct tv *
                   : a->plugin.vt->backup_create(a->plugin.self, call, &p.req);
     if (rc == TROVE_OK && atomic_load(&a->stopping))
         rc = call_fail(call, TROVE_ECANCELLED, "the agent is shutting down");
+    if (rc == TROVE_OK)
+        rc = meta_check(a, call);
     if (rc != TROVE_OK) {
         stream_sink_abort(sink);
         goto failed;
@@ -409,8 +433,11 @@ int backup_chain_open(struct agent *a, struct trove_call *call, const char *id, 
     for (size_t i = 0; i < c->n; i++) {
         struct trove_restore_piece *p = &c->pieces[i];
         const struct tv *meta = tv_get(c->records[i], "meta");
+        p->size = sizeof(*p);
         p->id = tv_get_str(c->records[i], "id");
-        kind_parse(tv_get_str(c->records[i], "kind"), &p->kind);
+        enum trove_backup_kind kind = TROVE_BACKUP_FULL;
+        kind_parse(tv_get_str(c->records[i], "kind"), &kind);
+        p->kind = kind;
         if (meta && meta->type == TV_MAP && (rc = tv_to_kv(call, "backup metadata", meta, &c->ar, &p->meta, &p->n_meta)))
             return rc;
         p->source = stream_source_open(a->storage, p->id, tv_get_str(c->records[i], "checksum"), &a->stopping, err,
@@ -418,8 +445,10 @@ int backup_chain_open(struct agent *a, struct trove_call *call, const char *id, 
         if (!p->source)
             return call_fail(call, TROVE_EINTERNAL, "cannot open backup %s: %s", p->id, err);
     }
+    c->req.size = sizeof(c->req);
     c->req.pieces = c->pieces;
     c->req.n_pieces = c->n;
+    c->req.piece_size = sizeof(*c->pieces);
     return TROVE_OK;
 }
 

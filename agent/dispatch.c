@@ -6,13 +6,20 @@
  */
 #include "dispatch.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include "abi.h"
 #include "args.h"
 #include "backup.h"
+#include "cluster.h"
 #include "config_check.h"
+#include "guest_log.h"
 #include "log.h"
 #include "ops.h"
 
@@ -65,24 +72,24 @@ static int paginate(struct trove_call *call, const struct tv *args, const char *
 
 /* ------------------------------------------------------------ handlers */
 
+/* pong, and what the agent offers: the same plugin, ABI, capabilities and
+ * features as its hello, so `trove-agent call ping` shows them too. */
 static int op_ping(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
 {
     (void)args, (void)ar;
-    tv_set_bool(call->result, "pong", true);
-    tv_set_str(call->result, "instance", a->instance_id);
+    struct tv *plugin = tv_map(), *abi = tv_map();
+    if (!plugin || !abi || tv_set_str(plugin, "name", P(a)->name) || tv_set_str(plugin, "version", P(a)->version) ||
+        tv_set_int(abi, "major", P(a)->abi_major) || tv_set_int(abi, "minor", P(a)->abi_minor)) {
+        tv_free(plugin), tv_free(abi);
+        return call_fail(call, TROVE_EINTERNAL, "out of memory");
+    }
+    /* tv_set takes ownership even when it fails */
+    if (tv_set(call->result, "plugin", plugin) | tv_set(call->result, "abi", abi) |
+        tv_set_bool(call->result, "pong", true) | tv_set_str(call->result, "instance", a->instance_id) |
+        tv_set(call->result, "capabilities", dispatch_capabilities(a)) |
+        tv_set(call->result, "features", dispatch_features(a)))
+        return call_fail(call, TROVE_EINTERNAL, "out of memory");
     return TROVE_OK;
-}
-
-static const char *state_name(enum trove_db_state s)
-{
-    static const char *names[] = {"unknown", "running", "stopped", "starting", "crashed", "new"};
-    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
-}
-
-static const char *role_name(enum trove_role r)
-{
-    static const char *names[] = {"unknown", "standalone", "primary", "replica"};
-    return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "unknown";
 }
 
 static int op_status(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
@@ -91,12 +98,13 @@ static int op_status(struct agent *a, struct trove_call *call, const struct tv *
     (void)args;
     if (!h)
         return call_fail(call, TROVE_EINTERNAL, "out of memory");
+    h->size = sizeof(*h);   /* the plugin writes only within it */
     int rc = P(a)->status(SELF(a), call, h);
     if (rc)
         return rc;
     h->position[sizeof(h->position) - 1] = h->message[sizeof(h->message) - 1] = '\0';
-    tv_set_str(call->result, "state", state_name(h->state));
-    tv_set_str(call->result, "role", role_name(h->role));
+    tv_set_str(call->result, "state", abi_db_state_name(abi_db_state(h->state)));
+    tv_set_str(call->result, "role", abi_role_name(abi_role(h->role)));
     tv_set_int(call->result, "term", (int64_t)h->term);
     tv_set_str(call->result, "position", h->position);
     tv_set_str(call->result, "message", h->message);
@@ -120,7 +128,8 @@ static int parse_list_of_maps(struct trove_call *call, const struct tv *args, co
 
 static int op_prepare(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
 {
-    struct trove_prepare_request req = {0};
+    struct trove_prepare_request req = {.size = sizeof(req), .database_size = sizeof(struct trove_database),
+                                        .user_size = sizeof(struct trove_user)};
     struct restore_chain chain = {0};
     const struct tv *dbs, *users;
     const char *backup_id;
@@ -289,6 +298,18 @@ static int op_database_delete(struct agent *a, struct trove_call *call, const st
     return rc ? rc : P(a)->database_delete(SELF(a), call, &d);
 }
 
+static int op_database_alter(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    struct trove_database d;
+    int rc = arg_database(call, args, ar, &d);
+    if (rc)
+        return rc;
+    if (!d.n_options && !d.character_set && !d.collation && !d.owner)
+        return call_fail(call, TROVE_EINVAL, "database.alter needs something to change: 'options', "
+                         "'character_set', 'collation' or 'owner'");
+    return P(a)->database_alter(SELF(a), call, &d);
+}
+
 static int op_database_list(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
 {
     (void)ar;
@@ -402,7 +423,8 @@ static int op_repl_attach(struct agent *a, struct trove_call *call, const struct
     struct restore_chain chain = {0};
     const char *snapshot;
     int rc;
-    if ((rc = arg_source(call, args, "source", ar, &src)) || (rc = arg_str(call, args, "snapshot", false, &snapshot)))
+    if ((rc = arg_source(call, args, "source", ar, &src)) || (rc = arg_str(call, args, "snapshot", false, &snapshot)) ||
+        (rc = arg_str(call, args, "cluster_secret", false, &src.secret)))
         return rc;
     if (snapshot) {
         if (!TROVE_PLUGIN_HAS(P(a), backup_restore))
@@ -411,6 +433,7 @@ static int op_repl_attach(struct agent *a, struct trove_call *call, const struct
             goto out;
         if (call->on_progress)
             call->on_progress(call->progress_ctx, 10, "restoring the snapshot");
+        chain.req.for_replica = true;
         if ((rc = P(a)->backup_restore(SELF(a), call, &chain.req)))
             goto out;
         /* The snapshot's metadata (start position) goes to attach unless given explicitly. */
@@ -442,6 +465,8 @@ static int op_repl_demote(struct agent *a, struct trove_call *call, const struct
 {
     struct trove_replication_source src;
     int rc = arg_source(call, args, "source", ar, &src);
+    if (rc == TROVE_OK)
+        rc = arg_str(call, args, "cluster_secret", false, &src.secret);
     return rc ? rc : P(a)->repl_demote(SELF(a), call, &src);
 }
 
@@ -487,10 +512,55 @@ static int op_repl_compare(struct agent *a, struct trove_call *call, const struc
         return rc;
     if ((rc = P(a)->repl_compare(SELF(a), x, y, &order)))
         return call_fail(call, rc, "positions \"%s\" and \"%s\" cannot be compared", x, y);
-    const char *name = order == TROVE_ORDER_BEFORE ? "before" : order == TROVE_ORDER_AFTER ? "after"
-                       : order == TROVE_ORDER_DIVERGED ? "diverged" : "equal";
-    tv_set_str(call->result, "order", name);
+    tv_set_str(call->result, "order", abi_order_name(abi_order((int)order)));
     return TROVE_OK;
+}
+
+static int op_repl_credentials(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    int rc = P(a)->repl_credentials(SELF(a), call);
+    if (rc == TROVE_OK && (!tv_get_str(call->result, "user") || !tv_get_str(call->result, "password")))
+        return call_fail(call, TROVE_EINTERNAL, "the %s plugin gave no replication user and password",
+                         P(a)->name);
+    return rc;
+}
+
+static int op_cluster_join(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    return cluster_op_change(a, call, args, ar, true);
+}
+
+static int op_cluster_leave(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    return cluster_op_change(a, call, args, ar, false);
+}
+
+static int op_cluster_status(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)args, (void)ar;
+    int rc = P(a)->cluster_status(SELF(a), call);
+    if (rc == TROVE_OK)
+        tv_child_array(call->result, "members");
+    return rc;
+}
+
+static int op_log_list(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)ar;
+    return guest_log_op_list(a, call, args);
+}
+
+static int op_log_tail(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)ar;
+    return guest_log_op_tail(a, call, args);
+}
+
+static int op_log_fetch(struct agent *a, struct trove_call *call, const struct tv *args, struct arena *ar)
+{
+    (void)ar;
+    return guest_log_op_fetch(a, call, args);
 }
 
 /* ------------------------------------------------------------ the table */
@@ -511,6 +581,9 @@ static bool slots_available(const struct trove_plugin *vt, const struct ops_def 
     case OPS_backup_show:
     case OPS_backup_delete:
         return TROVE_PLUGIN_HAS(vt, backup_create) || TROVE_PLUGIN_HAS(vt, repl_snapshot);
+    case OPS_log_tail:
+    case OPS_log_fetch:   /* reading a log means naming one first */
+        return ops_plugin_has(vt, op) && TROVE_PLUGIN_HAS(vt, guest_log_list);
     default:
         return ops_plugin_has(vt, op);
     }
@@ -554,13 +627,35 @@ struct tv *dispatch_features(const struct agent *a)
     return arr;
 }
 
+/* Long operations exclude each other across agent processes (the daemon
+ * and `trove-agent call`): an exclusive, non-blocking flock on a file in the
+ * state directory, held for the whole operation. Returns the fd, or -1
+ * after fail(). */
+static int long_op_lock(struct agent *a, struct trove_call *call, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/long-operation.lock", a->state_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        call_fail(call, TROVE_EINTERNAL, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        call_fail(call, TROVE_ECONFLICT, "%s: another agent process on this instance is running a long "
+                  "operation", name);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int dispatch_run(struct agent *a, const char *name, const struct tv *args, struct trove_call *call)
 {
     const struct ops_def *op = dispatch_find(name);
     struct arena ar = {0};
     struct tv *empty = NULL;
     char why[256];
-    int rc;
+    int rc, lock = -1;
     if (!op)
         return call_fail(call, TROVE_ENOTFOUND, "unknown operation \"%s\"", name);
     if (!slots_available(a->plugin.vt, op))
@@ -572,10 +667,14 @@ int dispatch_run(struct agent *a, const char *name, const struct tv *args, struc
     }
     if (ops_check_args(op, args, why, sizeof(why)) != 0)
         rc = call_fail(call, TROVE_EINVAL, "%s", why);
+    else if (op->is_long && (lock = long_op_lock(a, call, name)) < 0)
+        rc = call->status;
     else
-        rc = handlers[ops_id_of(op)](a, call, args, &ar);
+        rc = abi_status(handlers[ops_id_of(op)](a, call, args, &ar));   /* a newer plugin's unknown status: datastore_error */
     if (rc != TROVE_OK && !call->message[0])
         call_fail(call, rc, "%s failed", name);
+    if (lock >= 0)
+        close(lock);
     arena_free(&ar);
     tv_free(empty);
     return rc;

@@ -20,9 +20,10 @@
 
 #include "host.h"
 #include "log.h"
+#include "sink.h"
 #include "stream.h"
 
-#define STDERR_TAIL 2048
+#define STDERR_TAIL TROVE_EXEC_STDERR_MAX
 #define CHUNK (256 * 1024)
 
 struct identity {
@@ -160,10 +161,9 @@ static int pump(struct trove_call *call, struct trove_exec *cmd, struct child_io
         ssize_t r = read(io->out_fd, buf, CHUNK);
         if (r > 0) {
             if (cmd->stdout_sink) {
-                int rc = stream_sink_write(cmd->stdout_sink, buf, (size_t)r);
+                int rc = sink_write(cmd->stdout_sink, buf, (size_t)r);
                 if (rc != TROVE_OK)
-                    return call_fail(call, rc, "writing %s output to the backup: %s", cmd->argv[0],
-                                     stream_sink_error(cmd->stdout_sink));
+                    return call_fail(call, rc, "writing %s output: %s", cmd->argv[0], sink_error(cmd->stdout_sink));
             } else if (cmd->output && cmd->output_size > 1) {
                 size_t room = cmd->output_size - 1 - io->out_len;
                 size_t n = (size_t)r < room ? (size_t)r : room;

@@ -8,6 +8,8 @@
 
 #include "trove_plugin.h"
 
+/* Run `cmd`, an agent-sized struct (host.c imports the plugin's within its
+ * size and copies exit_status back). */
 int exec_run(struct trove_call *call, struct trove_exec *cmd);
 
 #endif

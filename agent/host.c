@@ -1,7 +1,9 @@
 /*
  * host.c - implements the trove_host services that plugins call: logging,
- * failure messages, progress, cancellation, result builders and random
- * passwords. Streams live in stream.c and exec in exec.c.
+ * failure messages, progress, cancellation, result builders, random
+ * passwords, and the doors to sinks and exec. Every struct a plugin hands
+ * in is read only within its size (abi.c). Streams live in stream.c and
+ * guest_log.c, exec in exec.c.
  */
 #include "host.h"
 
@@ -10,8 +12,10 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "abi.h"
 #include "exec.h"
 #include "log.h"
+#include "sink.h"
 #include "status.h"
 #include "stream.h"
 
@@ -59,7 +63,7 @@ struct tv *call_take_result(struct trove_call *call)
     return r;
 }
 
-static int call_vfail(struct trove_call *call, int status, const char *fmt, va_list ap)
+int call_vfail(struct trove_call *call, int status, const char *fmt, va_list ap)
 {
     if (!call)
         return status;
@@ -87,9 +91,28 @@ const char *call_message(const struct trove_call *call, int status)
     return status_name(status);
 }
 
+static void host_log(enum trove_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    if ((int)level < TROVE_LOG_ERROR || (int)level > TROVE_LOG_DEBUG)
+        level = TROVE_LOG_INFO;
+    va_start(ap, fmt);
+    log_vmsg(level, fmt, ap);
+    va_end(ap);
+}
+
+static int host_fail(struct trove_call *call, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    call_vfail(call, status, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
 static void host_progress(struct trove_call *call, int percent, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[TROVE_PROGRESS_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -145,68 +168,114 @@ static int append_item(struct trove_call *call, const char *list, struct tv *ite
     return TROVE_OK;
 }
 
-static int host_emit_user(struct trove_call *call, const struct trove_user *u)
+/* Copy a plugin's struct within its size; a bad size fails the call. */
+#define IMPORT(call, dst, src, type, required)                                              \
+    do {                                                                                    \
+        char why_[256];                                                                     \
+        if (ABI_IMPORT((dst), (src), type, required, why_, sizeof(why_)) != 0)              \
+            return call_fail((call), TROVE_EINVAL, "%s", why_);                              \
+    } while (0)
+
+static int host_emit_user(struct trove_call *call, const struct trove_user *in)
 {
+    struct trove_user u;
+    IMPORT(call, &u, in, struct trove_user, name);
     struct tv *m = tv_map();
-    if (!m || !u->name || set_text(m, "name", u->name) != 0 ||
-        (u->host && set_text(m, "host", u->host) != 0) ||
-        tv_set(m, "databases", strings_to_tv(u->databases, u->n_databases)) != 0 ||
-        (u->n_options && tv_set(m, "options", kv_to_tv(u->options, u->n_options)) != 0)) {
+    if (!u.name) {
+        tv_free(m);
+        return call_fail(call, TROVE_EINVAL, "the plugin emitted a user without a name");
+    }
+    if (!m || set_text(m, "name", u.name) != 0 || (u.host && set_text(m, "host", u.host) != 0) ||
+        tv_set(m, "databases", strings_to_tv(u.databases, u.n_databases)) != 0 ||
+        (u.n_options && tv_set(m, "options", kv_to_tv(u.options, u.n_options)) != 0)) {
         tv_free(m);
         return nomem();
     }
     return append_item(call, "users", m);
 }
 
-static int host_emit_database(struct trove_call *call, const struct trove_database *d)
+static int host_emit_database(struct trove_call *call, const struct trove_database *in)
 {
+    struct trove_database d;
+    IMPORT(call, &d, in, struct trove_database, name);
     struct tv *m = tv_map();
-    if (!m || !d->name || set_text(m, "name", d->name) != 0 ||
-        (d->character_set && set_text(m, "character_set", d->character_set) != 0) ||
-        (d->collation && set_text(m, "collation", d->collation) != 0) ||
-        (d->owner && set_text(m, "owner", d->owner) != 0) ||
-        (d->n_options && tv_set(m, "options", kv_to_tv(d->options, d->n_options)) != 0)) {
+    if (!d.name) {
+        tv_free(m);
+        return call_fail(call, TROVE_EINVAL, "the plugin emitted a database without a name");
+    }
+    if (!m || set_text(m, "name", d.name) != 0 ||
+        (d.character_set && set_text(m, "character_set", d.character_set) != 0) ||
+        (d.collation && set_text(m, "collation", d.collation) != 0) ||
+        (d.owner && set_text(m, "owner", d.owner) != 0) ||
+        (d.n_options && tv_set(m, "options", kv_to_tv(d.options, d.n_options)) != 0)) {
         tv_free(m);
         return nomem();
     }
     return append_item(call, "databases", m);
 }
 
-static const char *param_type_name(enum trove_param_type t)
+static int host_emit_param(struct trove_call *call, const struct trove_param *in)
 {
-    switch (t) {
-    case TROVE_PARAM_STRING: return "string";
-    case TROVE_PARAM_INTEGER: return "integer";
-    case TROVE_PARAM_FLOAT: return "float";
-    case TROVE_PARAM_BOOLEAN: return "boolean";
-    case TROVE_PARAM_ENUM: return "enum";
-    }
-    return "string";
-}
-
-static int host_emit_param(struct trove_call *call, const struct trove_param *p)
-{
+    struct trove_param p;
+    IMPORT(call, &p, in, struct trove_param, name);
+    if (!p.name)
+        return call_fail(call, TROVE_EINVAL, "the plugin emitted a parameter without a name");
     struct tv *m = tv_map();
-    int bad = !m || !p->name || set_text(m, "name", p->name) != 0 ||
-              set_text(m, "type", param_type_name(p->type)) != 0 ||
-              tv_set_bool(m, "dynamic", p->dynamic) != 0;
-    if (!bad && p->type == TROVE_PARAM_INTEGER)
-        bad = tv_set_int(m, "min", p->min) != 0 || tv_set_int(m, "max", p->max) != 0;
-    if (!bad && p->type == TROVE_PARAM_FLOAT)
-        bad = tv_set(m, "min", tv_float(p->min_float)) != 0 || tv_set(m, "max", tv_float(p->max_float)) != 0;
-    if (!bad && p->type == TROVE_PARAM_ENUM)
-        bad = tv_set(m, "allowed", strings_to_tv(p->allowed, p->n_allowed)) != 0;
-    if (!bad && p->unit)
-        bad = set_text(m, "unit", p->unit) != 0;
-    if (!bad && p->default_value)
-        bad = set_text(m, "default", p->default_value) != 0;
-    if (!bad && p->description)
-        bad = set_text(m, "description", p->description) != 0;
+    const char *type = abi_param_type_name(p.type);   /* unknown types are strings */
+    int bad = !m || set_text(m, "name", p.name) != 0 || set_text(m, "type", type) != 0 ||
+              tv_set_bool(m, "dynamic", p.dynamic) != 0;
+    if (!bad && !strcmp(type, "integer"))
+        bad = tv_set_int(m, "min", p.min) != 0 || tv_set_int(m, "max", p.max) != 0;
+    if (!bad && !strcmp(type, "float"))
+        bad = tv_set(m, "min", tv_float(p.min_float)) != 0 || tv_set(m, "max", tv_float(p.max_float)) != 0;
+    if (!bad && !strcmp(type, "enum"))
+        bad = tv_set(m, "allowed", strings_to_tv(p.allowed, p.n_allowed)) != 0;
+    if (!bad && p.unit)
+        bad = set_text(m, "unit", p.unit) != 0;
+    if (!bad && p.default_value)
+        bad = set_text(m, "default", p.default_value) != 0;
+    if (!bad && p.description)
+        bad = set_text(m, "description", p.description) != 0;
     if (bad) {
         tv_free(m);
         return nomem();
     }
     return append_item(call, "parameters", m);
+}
+
+static int host_emit_member(struct trove_call *call, const struct trove_member *in)
+{
+    struct trove_member mb;
+    IMPORT(call, &mb, in, struct trove_member, host);
+    if (!mb.host && !mb.id)
+        return call_fail(call, TROVE_EINVAL, "the plugin emitted a cluster member without a host or an id");
+    struct tv *m = tv_map();
+    if (!m || (mb.id && set_text(m, "id", mb.id) != 0) || (mb.host && set_text(m, "host", mb.host) != 0) ||
+        tv_set_int(m, "port", mb.port) != 0 ||
+        set_text(m, "state", abi_member_state_name(abi_member_state(mb.state))) != 0 ||
+        set_text(m, "role", abi_role_name(abi_role(mb.role))) != 0 || tv_set_bool(m, "self", mb.self) != 0 ||
+        (mb.location && set_text(m, "location", mb.location) != 0) ||
+        (mb.n_options && tv_set(m, "options", kv_to_tv(mb.options, mb.n_options)) != 0)) {
+        tv_free(m);
+        return nomem();
+    }
+    return append_item(call, "members", m);
+}
+
+static int host_emit_guest_log(struct trove_call *call, const struct trove_guest_log *in)
+{
+    struct trove_guest_log g;
+    IMPORT(call, &g, in, struct trove_guest_log, name);
+    if (!g.name || !*g.name)
+        return call_fail(call, TROVE_EINVAL, "the plugin emitted a guest log without a name");
+    struct tv *m = tv_map();
+    if (!m || set_text(m, "name", g.name) != 0 || set_text(m, "type", abi_guest_log_type_name(g.type)) != 0 ||
+        (g.description && set_text(m, "description", g.description) != 0) ||
+        tv_set_int(m, "bytes", g.bytes >= 0 ? g.bytes : -1) != 0) {
+        tv_free(m);
+        return nomem();
+    }
+    return append_item(call, "logs", m);
 }
 
 static int host_set_str(struct trove_call *call, const char *key, const char *value)
@@ -255,12 +324,34 @@ static int host_random_password(char *buf, size_t len)
     return TROVE_OK;
 }
 
+int sink_write(struct trove_sink *sink, const void *data, size_t len)
+{
+    return sink && sink->write ? sink->write(sink, data, len) : TROVE_EINVAL;
+}
+
+const char *sink_error(const struct trove_sink *sink)
+{
+    return sink && sink->error ? sink->error(sink) : "no sink";
+}
+
+/* The plugin's struct trove_exec is read within its size, and exit_status
+ * written back only if the plugin's struct holds it. */
+static int host_exec(struct trove_call *call, struct trove_exec *in)
+{
+    struct trove_exec cmd;
+    IMPORT(call, &cmd, in, struct trove_exec, argv);
+    int rc = exec_run(call, &cmd);
+    if (TROVE_FIELD_OK(in, struct trove_exec, exit_status))
+        in->exit_status = cmd.exit_status;
+    return rc;
+}
+
 static const struct trove_host services = {
     .abi_major = TROVE_ABI_MAJOR,
     .abi_minor = TROVE_ABI_MINOR,
     .size = sizeof(struct trove_host),
-    .log = log_msg,
-    .fail = call_fail,
+    .log = host_log,
+    .fail = host_fail,
     .progress = host_progress,
     .cancelled = host_cancelled,
     .emit_user = host_emit_user,
@@ -271,10 +362,12 @@ static const struct trove_host services = {
     .set_bool = host_set_bool,
     .add_str = host_add_str,
     .put = host_put,
-    .sink_write = stream_sink_write,
+    .sink_write = sink_write,
     .source_read = stream_source_read,
-    .exec = exec_run,
+    .exec = host_exec,
     .random_password = host_random_password,
+    .emit_member = host_emit_member,
+    .emit_guest_log = host_emit_guest_log,
 };
 
 const struct trove_host *host_services(void)

@@ -6,6 +6,7 @@
 #ifndef TROVE_HOST_H
 #define TROVE_HOST_H
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include "trove_plugin.h"
 #include "value.h"
@@ -15,7 +16,7 @@ typedef void (*progress_fn)(void *ctx, int percent, const char *message);
 struct trove_call {
     struct tv *result;           /* always a map */
     int status;                  /* last status given to fail() */
-    char message[2048];          /* failure message */
+    char message[TROVE_FAIL_MAX]; /* failure message */
     progress_fn on_progress;     /* may be NULL */
     void *progress_ctx;
     const atomic_bool *stop;     /* cancellation flag, may be NULL */
@@ -30,6 +31,7 @@ void call_release(struct trove_call *call);
 struct tv *call_take_result(struct trove_call *call);
 /* Record a failure (as host->fail). */
 int call_fail(struct trove_call *call, int status, const char *fmt, ...) TROVE_PRINTF(3, 4);
+int call_vfail(struct trove_call *call, int status, const char *fmt, va_list ap);
 /* The message for a non-OK status: the recorded one, or the status name. */
 const char *call_message(const struct trove_call *call, int status);
 

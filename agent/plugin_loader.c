@@ -1,7 +1,8 @@
 /*
  * plugin_loader.c - loads a plugin from the plugin directory: checks the
- * name and file permissions, dlopens with RTLD_LOCAL, checks the ABI and
- * opens it with the host services table. Never loads from anywhere else.
+ * name and file permissions, dlopens with RTLD_LOCAL, checks the ABI major,
+ * copies the table within the size the plugin declared, and opens it with
+ * the host services table. Never loads from anywhere else.
  */
 #include "plugin_loader.h"
 
@@ -52,23 +53,49 @@ static int check_file(const char *path, char *err, size_t errlen)
     return TROVE_OK;
 }
 
-static int check_table(const struct trove_plugin *vt, const char *path, const char *name, char *err, size_t errlen)
+/* The first three fields keep their place in every major (trove_plugin.h). */
+struct table_head {
+    uint32_t abi_major, abi_minor, size;
+};
+
+static int check_major(const struct trove_plugin *vt, const char *path, char *err, size_t errlen)
 {
-    if (vt->abi_major != TROVE_ABI_MAJOR) {
+    struct table_head head;
+    memcpy(&head, vt, sizeof(head));
+    if (head.abi_major != TROVE_ABI_MAJOR) {
         snprintf(err, errlen, "plugin %s was built for plugin ABI major %u, but this agent speaks ABI major %u",
-                 path, (unsigned)vt->abi_major, (unsigned)TROVE_ABI_MAJOR);
+                 path, (unsigned)head.abi_major, (unsigned)TROVE_ABI_MAJOR);
         return TROVE_EINVAL;
     }
-    if (vt->size < offsetof(struct trove_plugin, status) + sizeof(vt->status) || !vt->open || !vt->close ||
-        !vt->status || !vt->name || !vt->version) {
-        snprintf(err, errlen, "plugin %s has an incomplete table (size %u): name, version, open, close and status "
-                 "are required", path, (unsigned)vt->size);
+    return TROVE_OK;
+}
+
+/* Copy the table within its declared size: what an older minor lacks stays
+ * NULL, what a newer minor added is never read. */
+static int copy_table(struct plugin_handle *h, const struct trove_plugin *vt, const char *path, const char *name,
+                      char *err, size_t errlen)
+{
+    struct trove_plugin *t = &h->table;
+    size_t need = offsetof(struct trove_plugin, status) + sizeof(vt->status);
+    h->declared_size = vt->size;
+    if (vt->size < need) {
+        snprintf(err, errlen, "plugin %s has an incomplete table (size %u, at least %zu): name, version, open, "
+                 "close and status are required", path, (unsigned)vt->size, need);
         return TROVE_EINVAL;
     }
-    if (strcmp(vt->name, name) != 0) {
-        snprintf(err, errlen, "plugin %s calls itself \"%s\", expected \"%s\"", path, vt->name, name);
+    memset(t, 0, sizeof(*t));
+    memcpy(t, vt, vt->size < sizeof(*t) ? vt->size : sizeof(*t));
+    t->size = sizeof(*t);
+    if (!t->open || !t->close || !t->status || !t->name || !t->version) {
+        snprintf(err, errlen, "plugin %s has an incomplete table: name, version, open, close and status are "
+                 "required", path);
         return TROVE_EINVAL;
     }
+    if (strcmp(t->name, name) != 0) {
+        snprintf(err, errlen, "plugin %s calls itself \"%s\", expected \"%s\"", path, t->name, name);
+        return TROVE_EINVAL;
+    }
+    h->vt = t;
     return TROVE_OK;
 }
 
@@ -77,7 +104,7 @@ int plugin_load(struct plugin_handle *h, const char *dir, const char *name,
 {
     char path[4096];
     int rc;
-    memset(h, 0, sizeof(*h));
+    h->dl = NULL, h->vt = NULL, h->self = NULL;
     if (!plugin_name_ok(name)) {
         snprintf(err, errlen, "plugin name \"%s\" is invalid: use lowercase letters, digits, '_' and '-'", name);
         return TROVE_EINVAL;
@@ -100,16 +127,19 @@ int plugin_load(struct plugin_handle *h, const char *dir, const char *name,
         rc = TROVE_EINVAL;
         goto fail;
     }
-    h->vt = entry();
-    if (!h->vt) {
+    const struct trove_plugin *vt = entry();
+    if (!vt) {
         snprintf(err, errlen, "plugin %s returned no operation table", path);
         rc = TROVE_EINVAL;
         goto fail;
     }
-    if ((rc = check_table(h->vt, path, name, err, errlen)) != TROVE_OK)
+    if ((rc = check_major(vt, path, err, errlen)) != TROVE_OK ||
+        (rc = copy_table(h, vt, path, name, err, errlen)) != TROVE_OK)
         goto fail;
+    struct trove_open_request req = {.size = sizeof(req), .settings = settings, .n_settings = n_settings,
+                                     .state_dir = h->state_dir, .instance_id = h->instance_id};
     char perr[512] = "";
-    rc = h->vt->open(host_services(), settings, n_settings, &h->self, perr, sizeof(perr));
+    rc = h->vt->open(host_services(), &req, &h->self, perr, sizeof(perr));
     if (rc != TROVE_OK) {
         snprintf(err, errlen, "plugin %s failed to open: %s", name, perr[0] ? perr : "no reason given");
         goto fail;
@@ -117,7 +147,7 @@ int plugin_load(struct plugin_handle *h, const char *dir, const char *name,
     return TROVE_OK;
 fail:
     dlclose(h->dl);
-    memset(h, 0, sizeof(*h));
+    h->dl = NULL, h->vt = NULL, h->self = NULL;
     return rc;
 }
 
@@ -127,5 +157,5 @@ void plugin_unload(struct plugin_handle *h)
         h->vt->close(h->self);
     if (h->dl)
         dlclose(h->dl);
-    memset(h, 0, sizeof(*h));
+    h->dl = NULL, h->vt = NULL, h->self = NULL;
 }

@@ -8,9 +8,10 @@
 #include <stddef.h>
 #include "agent.h"
 
-/* dlopen <dir>/<name>.so, check it and call its open() with the settings.
- * Returns a trove status; on failure err says why (both ABI numbers on a
- * major mismatch). */
+/* dlopen <dir>/<name>.so, check it and call its open() with the settings,
+ * h->state_dir and h->instance_id (agent_configure sets both). Returns a
+ * trove status; on failure err says why (both ABI numbers on a major
+ * mismatch). */
 int plugin_load(struct plugin_handle *h, const char *dir, const char *name,
                 const struct trove_kv *settings, size_t n_settings, char *err, size_t errlen);
 void plugin_unload(struct plugin_handle *h);

@@ -10,9 +10,13 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "sink.h"
+
 #define SRC_CHUNK (1 << 20)
 
-struct trove_sink {
+/* A backup sink; `base` first, so a struct trove_sink * is one of these. */
+struct backup_sink {
+    struct trove_sink base;
     struct storage *st;
     struct storage_writer *w;
     ZSTD_CCtx *z;
@@ -59,7 +63,12 @@ static EVP_MD_CTX *sha_new(void)
     return c;
 }
 
-static void sink_free(struct trove_sink *s)
+static struct backup_sink *backup_sink(struct trove_sink *sink)
+{
+    return (struct backup_sink *)(void *)sink;
+}
+
+static void sink_free(struct backup_sink *s)
 {
     ZSTD_freeCCtx(s->z);
     EVP_MD_CTX_free(s->sha);
@@ -70,7 +79,7 @@ static void sink_free(struct trove_sink *s)
 struct trove_sink *stream_sink_open(struct storage *st, const char *id, int level, const atomic_bool *stop,
                                     char *err, size_t errlen)
 {
-    struct trove_sink *s = calloc(1, sizeof(*s));
+    struct backup_sink *s = calloc(1, sizeof(*s));
     if (!s || !(s->z = ZSTD_createCCtx()) || !(s->sha = sha_new()) ||
         !(s->out = malloc(s->out_cap = ZSTD_CStreamOutSize()))) {
         snprintf(err, errlen, "out of memory");
@@ -78,6 +87,8 @@ struct trove_sink *stream_sink_open(struct storage *st, const char *id, int leve
             sink_free(s);
         return NULL;
     }
+    s->base.write = stream_sink_write;
+    s->base.error = stream_sink_error;
     s->st = st;
     s->stop = stop;
     ZSTD_CCtx_setParameter(s->z, ZSTD_c_compressionLevel, level);
@@ -88,10 +99,10 @@ struct trove_sink *stream_sink_open(struct storage *st, const char *id, int leve
         sink_free(s);
         return NULL;
     }
-    return s;
+    return &s->base;
 }
 
-static int sink_fail(struct trove_sink *s, int status, const char *what)
+static int sink_fail(struct backup_sink *s, int status, const char *what)
 {
     if (s->status == TROVE_OK) {
         s->status = status;
@@ -100,7 +111,7 @@ static int sink_fail(struct trove_sink *s, int status, const char *what)
     return s->status;
 }
 
-static int sink_push(struct trove_sink *s, const void *data, size_t len, ZSTD_EndDirective mode)
+static int sink_push(struct backup_sink *s, const void *data, size_t len, ZSTD_EndDirective mode)
 {
     ZSTD_inBuffer in = {data, len, 0};
     for (;;) {
@@ -122,8 +133,9 @@ static int sink_push(struct trove_sink *s, const void *data, size_t len, ZSTD_En
     }
 }
 
-int stream_sink_write(struct trove_sink *s, const void *data, size_t len)
+int stream_sink_write(struct trove_sink *sink, const void *data, size_t len)
 {
+    struct backup_sink *s = backup_sink(sink);
     if (!s)
         return TROVE_EINVAL;
     if (s->status != TROVE_OK)
@@ -134,12 +146,13 @@ int stream_sink_write(struct trove_sink *s, const void *data, size_t len)
     return sink_push(s, data, len, ZSTD_e_continue);
 }
 
-int stream_sink_finish(struct trove_sink *s, struct stream_totals *t, char *err, size_t errlen)
+int stream_sink_finish(struct trove_sink *sink, struct stream_totals *t, char *err, size_t errlen)
 {
+    struct backup_sink *s = backup_sink(sink);
     int rc = s->status == TROVE_OK ? sink_push(s, NULL, 0, ZSTD_e_end) : s->status;
     if (rc != TROVE_OK) {
         snprintf(err, errlen, "%s", s->err);
-        stream_sink_abort(s);
+        stream_sink_abort(sink);
         return rc;
     }
     rc = s->st->ops->commit(s->w, err, errlen);
@@ -153,8 +166,9 @@ int stream_sink_finish(struct trove_sink *s, struct stream_totals *t, char *err,
     return rc;
 }
 
-void stream_sink_abort(struct trove_sink *s)
+void stream_sink_abort(struct trove_sink *sink)
 {
+    struct backup_sink *s = backup_sink(sink);
     if (!s)
         return;
     if (s->w)
@@ -162,8 +176,9 @@ void stream_sink_abort(struct trove_sink *s)
     sink_free(s);
 }
 
-const char *stream_sink_error(const struct trove_sink *s)
+const char *stream_sink_error(const struct trove_sink *sink)
 {
+    const struct backup_sink *s = (const struct backup_sink *)(const void *)sink;
     return s && s->err[0] ? s->err : "no error";
 }
 

@@ -78,6 +78,9 @@ struct ops_def {
       A(options, KV, OPT))                                                                                     \
     X(database_delete, "database.delete", SLOT(database_delete), SHORT, A(name, STR, REQ))                     \
     X(database_list, "database.list", SLOT(database_list), SHORT, A(limit, INT, OPT) A(marker, STR, OPT))      \
+    X(database_alter, "database.alter", SLOT(database_alter), SHORT,                                          \
+      A(name, STR, REQ) A(character_set, STR, OPT) A(collation, STR, OPT) A(owner, STR, OPT)                  \
+      A(options, KV, OPT))                                                                                     \
     X(config_schema, "config.schema", SLOT(config_schema), SHORT, )                                            \
     X(config_validate, "config.validate", SLOT(config_schema), SHORT, A(values, KV, REQ))                      \
     X(config_apply, "config.apply", SLOT(config_apply), SHORT, A(values, KV, REQ))                             \
@@ -92,15 +95,27 @@ struct ops_def {
     X(repl_snapshot, "replication.snapshot", SLOT(repl_snapshot), LONG,                                        \
       A(backup_id, STR, OPT) A(options, KV, OPT))                                                              \
     X(repl_attach, "replication.attach", SLOT(repl_attach), LONG,                                              \
-      A(source, MAP, REQ) A(snapshot, STR, OPT) A(meta, KV, OPT))                                              \
+      A(source, MAP, REQ) A(snapshot, STR, OPT) A(meta, KV, OPT) A(cluster_secret, STR, OPT))                 \
     X(repl_detach, "replication.detach", SLOT(repl_detach), SHORT, )                                           \
     X(repl_promote, "replication.promote", SLOT(repl_promote), SHORT, )                                        \
-    X(repl_demote, "replication.demote", SLOT(repl_demote), LONG, A(source, MAP, REQ) A(meta, KV, OPT))        \
+    X(repl_demote, "replication.demote", SLOT(repl_demote), LONG,                                              \
+      A(source, MAP, REQ) A(meta, KV, OPT) A(cluster_secret, STR, OPT))                                       \
     X(repl_read_only, "replication.read_only", SLOT(repl_set_read_only), SHORT, A(read_only, BOOL, OPT))       \
     X(repl_position, "replication.position", SLOT(repl_position), SHORT, )                                     \
     X(repl_wait, "replication.wait", SLOT(repl_wait), SHORT, A(position, STR, REQ) A(timeout_ms, INT, OPT))    \
     X(repl_status, "replication.status", SLOT(repl_status), SHORT, )                                           \
-    X(repl_compare, "replication.compare", SLOT(repl_compare), SHORT, A(a, STR, REQ) A(b, STR, REQ))
+    X(repl_compare, "replication.compare", SLOT(repl_compare), SHORT, A(a, STR, REQ) A(b, STR, REQ))          \
+    X(repl_credentials, "replication.credentials", SLOT(repl_credentials), SHORT, )                            \
+    X(cluster_join, "cluster.join", SLOT(cluster_join), LONG,                                                  \
+      A(cluster_name, STR, OPT) A(seeds, LIST, OPT) A(user, STR, OPT) A(password, STR, OPT)                   \
+      A(cluster_secret, STR, OPT) A(options, KV, OPT))                                                         \
+    X(cluster_leave, "cluster.leave", SLOT(cluster_leave), LONG,                                               \
+      A(member, MAP, OPT) A(user, STR, OPT) A(password, STR, OPT) A(cluster_secret, STR, OPT)                 \
+      A(options, KV, OPT))                                                                                     \
+    X(cluster_status, "cluster.status", SLOT(cluster_status), SHORT, )                                        \
+    X(log_list, "log.list", SLOT(guest_log_list), SHORT, )                                                     \
+    X(log_tail, "log.tail", SLOT(guest_log_read), SHORT, A(name, STR, REQ) A(bytes, INT, OPT))                 \
+    X(log_fetch, "log.fetch", SLOT(guest_log_read), LONG, A(name, STR, REQ) A(max_bytes, INT, OPT))
 
 /* Operations the control plane answers itself; their handlers are
  * registered with core_register() (control/core.h). */

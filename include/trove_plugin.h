@@ -1,5 +1,5 @@
 /*
- * trove_plugin.h - the datastore plugin ABI, version 1.
+ * trove_plugin.h - the datastore plugin ABI, version 2.
  *
  * This is the only header a datastore vendor needs. A plugin is a shared
  * object that exports one function, trove_plugin_entry(), returning a const
@@ -10,47 +10,123 @@
  * VERSIONING
  *   TROVE_ABI_MAJOR changes only when an existing slot or structure changes
  *   meaning or layout; the agent refuses a plugin whose major differs from its
- *   own and says both numbers. TROVE_ABI_MINOR grows when slots are appended to
- *   struct trove_plugin or services are appended to struct trove_host. Both
- *   tables carry their compiled size in `size`: the agent calls a plugin slot
- *   only if it lies inside the plugin's `size` and is not NULL
- *   (TROVE_PLUGIN_HAS), and a plugin uses a host service only if it lies inside
- *   the host's `size` (TROVE_HOST_HAS). Slots are never removed or reordered.
+ *   own and says both numbers. TROVE_ABI_MINOR grows when anything is
+ *   appended: a slot to struct trove_plugin, a service to struct trove_host,
+ *   a field to any other struct, a value to an enum. Nothing is ever removed
+ *   or reordered within a major.
+ *
+ *   The first three fields of struct trove_plugin (abi_major, abi_minor,
+ *   size) keep their place in every major, so any agent can read any plugin's
+ *   major and refuse it cleanly.
+ *
+ * STRUCTS THAT GROW
+ *   Every struct that crosses the boundary, except the tables' first fields
+ *   and struct trove_kv (a frozen pair), starts with `uint32_t size`: the
+ *   sizeof of that struct in the side that filled it. The rules:
+ *   - Whoever fills a struct sets size = sizeof(the struct) as it was
+ *     compiled (`struct trove_user u = { sizeof u, ... }`, or `.size =
+ *     sizeof(struct trove_user)`). A size of 0 is refused as a programming
+ *     error.
+ *   - Whoever reads a struct reads only fields that lie wholly inside its
+ *     size (TROVE_FIELD_OK); fields beyond it count as 0 / NULL / false. The
+ *     agent follows this for everything a plugin hands it (the table, emitted
+ *     users, databases, parameters, members, guest logs, exec commands), and a
+ *     plugin built against a newer header must do the same for what the agent
+ *     hands it (request structs, the host table).
+ *   - Arrays of growable structs travel with their element size
+ *     (`n_users`, `user_size`): index them with TROVE_AT, never with [].
+ *   - Caller-owned out-structs (struct trove_health) are zero-filled by the
+ *     caller, which sets size to its own sizeof. The callee writes only
+ *     fields inside that size and never clears the whole struct with its own
+ *     sizeof (that would write past an older caller's struct).
+ *
+ * UNKNOWN ENUM VALUES
+ *   A peer built against a newer minor may send an enum value this side does
+ *   not know. Each enum below names its fallback ("unknown values: ..."); the
+ *   agent applies it to what plugins return, and a plugin must apply it to
+ *   what the agent passes (an unknown backup kind, log mode... is answered
+ *   with TROVE_ENOTSUP). Enum-typed struct fields are int32_t so their size
+ *   never depends on the compiler.
  *
  * NOT SUPPORTED
- *   A NULL slot means "this datastore cannot do that". The agent answers such
- *   a request with TROVE_ENOTSUP without calling the plugin, and lists only the
- *   operations whose slots are set in the capabilities it announces.
+ *   A NULL slot, or a slot beyond the plugin's size (a plugin built against
+ *   an older minor), means "this datastore cannot do that". The agent answers
+ *   such a request with TROVE_ENOTSUP without calling the plugin, and lists
+ *   only the operations whose slots are set in the capabilities it announces.
  *
  * RESULTS AND ERRORS
  *   Every operation returns an enum trove_status. On failure the plugin sets a
  *   human-readable message with host->fail(), which also returns the status, so
  *   `return h->fail(call, TROVE_EINVAL, "name too long");` is the idiom. Results
- *   go out through the host's builders (emit_*, set_*, add_*, put) or through
+ *   go out through the host's builders (emit_*, set_*, add_str, put) or through
  *   caller-owned structs (struct trove_health). The plugin never allocates
  *   memory that the host must free, and the host never frees plugin memory.
  *   Strings passed to the plugin are NUL-terminated UTF-8 owned by the host and
  *   valid only for the duration of the call; copy what you keep.
  *
  * THREADING
- *   The agent calls a plugin from at most two threads at once: the loop
- *   thread, which runs short operations (users, databases, status, ...) one at
- *   a time, and one worker thread, which runs long operations (prepare,
- *   restart, backups, restore, replication snapshot/attach/demote) one at a
- *   time. A short operation may therefore run while a long one is in progress,
- *   and the plugin must keep its instance state safe for that (a connection
- *   per call is the simple way). open() and close() are called with no other
- *   call in flight. Host services may be called from any thread, but a
- *   struct trove_call belongs to the one call it was passed to.
+ *   Within one agent process the plugin is called from at most two threads at
+ *   once: the loop thread, which runs short operations (users, databases,
+ *   status, ...) one at a time, and one worker thread, which runs long
+ *   operations (the slots marked [long]) one at a time. A short operation may
+ *   therefore run while a long one is in progress, and the plugin must keep
+ *   its instance state safe for that (a connection per call is the simple
+ *   way). open() and close() are called with no other call in flight. Host
+ *   services may be called from any thread, but a struct trove_call belongs
+ *   to the one call it was passed to.
+ *
+ * CROSS-PROCESS RULE
+ *   More than one agent process may have the plugin open for the same
+ *   instance at the same time: the daemon (`trove-agent`) and `trove-agent
+ *   call OP`, which an operator runs beside it on the guest and which goes
+ *   through the same dispatch. They share only files. So a plugin:
+ *   - keeps nothing in memory that another process could invalidate without
+ *     reading it again (the server's state, pid files, role files);
+ *   - writes its files atomically (a temporary name holding the pid, then
+ *     rename) and names temporary files and directories with its pid;
+ *   - locks (flock) a file in state_dir around read-modify-write of its own
+ *     files and around steps that must not interleave;
+ *   - treats a pid file as a claim to verify, never as proof.
+ *   The agent takes an exclusive lock for [long] operations across processes:
+ *   a second long operation while one runs in another process fails with
+ *   TROVE_ECONFLICT before the plugin is called.
+ *
+ * LIMITS
+ *   TROVE_WIRE_FRAME_MAX    one message on the wire (request, reply, event).
+ *                           A result that does not fit makes the reply fail
+ *                           with TROVE_EINTERNAL; results are meant to be
+ *                           small (lists are paginated by the agent, backups
+ *                           and logs travel as files, never in a result).
+ *   TROVE_WIRE_STRING_MAX   one string in a request or a result.
+ *   TROVE_WIRE_DEPTH        nesting of maps and lists in a message.
+ *   TROVE_FAIL_MAX          a failure message (fail()); longer ones are cut.
+ *   TROVE_PROGRESS_MAX      a progress message; longer ones are cut.
+ *   TROVE_MESSAGE_MAX       struct trove_health.message.
+ *   TROVE_POSITION_MAX      a replication position, NUL included.
+ *   TROVE_NAME_MAX          a plugin name ([a-z0-9_-]) and an instance or
+ *                           backup id.
+ *   TROVE_LOG_TAIL_MAX      what a guest log tail may return inline.
+ *   TROVE_EXEC_STDERR_MAX   the end of a command's stderr kept by exec().
+ *   All sizes are in bytes.
+ *
+ * BOOLEANS
+ *   Wherever a boolean travels as text (TROVE_PARAM_BOOLEAN values, the
+ *   agent's own settings), these spellings are accepted, in any ASCII case:
+ *   true: "true", "yes", "on", "1"; false: "false", "no", "off", "0".
+ *   Anything else is invalid. The agent checks configuration values against
+ *   this list and passes them to the plugin as written; a plugin maps them
+ *   to its engine's spelling, and accepts the same list for its settings.
  *
  * SECRETS
- *   Passwords arrive in struct fields named `password` and in settings whose
- *   key ends in "password". Never pass them to host->log(), never put them on
- *   a command line (use struct trove_exec's env or a 0600 file), and never
- *   paste them unescaped into a statement.
+ *   Passwords arrive in struct fields named `password`, the cluster secret in
+ *   fields named `secret`, and settings whose key ends in "password" or
+ *   "secret". Never pass them to host->log(), never put them on a command
+ *   line (use struct trove_exec's env or a 0600 file), never paste them
+ *   unescaped into a statement, and never store them in backup metadata
+ *   (the agent refuses metadata keys ending in "password" or "secret").
  *
  * This header includes only standard headers and compiles alone with
- * -std=c11 -Wall -Wextra -Werror -pedantic.
+ * -std=c11 -Wall -Wextra -Werror -pedantic, and as C++.
  */
 #ifndef TROVE_PLUGIN_H
 #define TROVE_PLUGIN_H
@@ -63,7 +139,7 @@
 extern "C" {
 #endif
 
-#define TROVE_ABI_MAJOR 1
+#define TROVE_ABI_MAJOR 2
 #define TROVE_ABI_MINOR 0
 
 /* The name of the one symbol a plugin exports (see trove_plugin_entry). */
@@ -77,11 +153,37 @@ extern "C" {
 #define TROVE_EXPORT
 #endif
 
+/* ---------------------------------------------------------------- limits */
+
+#define TROVE_WIRE_FRAME_MAX (16u * 1024 * 1024)
+#define TROVE_WIRE_STRING_MAX (1u * 1024 * 1024)
+#define TROVE_WIRE_DEPTH 16
+#define TROVE_FAIL_MAX 2048
+#define TROVE_PROGRESS_MAX 512
+#define TROVE_MESSAGE_MAX 256
+#define TROVE_POSITION_MAX 4096
+#define TROVE_NAME_MAX 64
+#define TROVE_LOG_TAIL_MAX (64u * 1024)
+#define TROVE_EXEC_STDERR_MAX 2048
+
+/* -------------------------------------------------------- struct helpers */
+
+/* True if the struct at `ptr` (of type `type`, with a leading size) holds
+ * `member` wholly: read a field only when this holds. */
+#define TROVE_FIELD_OK(ptr, type, member) \
+    ((size_t)(ptr)->size >= offsetof(type, member) + sizeof(((type *)0)->member))
+
+/* Element `i` of an array of `type` whose elements are `elem_size` bytes apart. */
+#define TROVE_AT(type, base, elem_size, i) \
+    ((const type *)(const void *)((const char *)(const void *)(base) + (size_t)(i) * (size_t)(elem_size)))
+
 /* ---------------------------------------------------------------- status */
 
 /*
  * Uniform status codes. The numeric values and the wire names (in brackets)
  * are part of the ABI and of the wire protocol; new codes are only appended.
+ * Unknown values: a status the agent does not know, returned by a newer
+ * plugin, is reported as TROVE_EDATASTORE with the plugin's message.
  */
 enum trove_status {
     TROVE_OK = 0,          /* [ok] */
@@ -100,7 +202,8 @@ enum trove_status {
 
 /* ------------------------------------------------------------ value types */
 
-/* A string key/value pair. Used for settings, options and metadata. */
+/* A string key/value pair, for settings, options and metadata. This struct
+ * is frozen: it never grows, so arrays of it carry no element size. */
 struct trove_kv {
     const char *key;
     const char *value;
@@ -112,6 +215,7 @@ struct trove_kv {
  * are NULL / 0. When the plugin emits a user, `password` is ignored.
  */
 struct trove_user {
+    uint32_t size;                   /* sizeof(struct trove_user) of the filler */
     const char *name;
     const char *host;                /* NULL = datastore default ("%" in MySQL); others ignore it */
     const char *password;            /* NULL when not part of the request; a secret */
@@ -124,27 +228,33 @@ struct trove_user {
 /* A database (MySQL schema, PostgreSQL database, Redis numbered database,
  * MongoDB database, Cassandra keyspace). */
 struct trove_database {
+    uint32_t size;                   /* sizeof(struct trove_database) of the filler */
     const char *name;
     const char *character_set;       /* NULL = server default; PostgreSQL: encoding */
     const char *collation;           /* NULL = server default; PostgreSQL: locale */
     const char *owner;               /* NULL = default owner; engines without owners ignore it */
-    const struct trove_kv *options;  /* engine-specific extras (Redis: "keys" count when emitted) */
+    /* Engine-specific settings: on create and alter, what to set (a
+     * Cassandra keyspace's "replication"); when emitted, what to show
+     * (Redis "keys" count). Keys the plugin does not know are refused. */
+    const struct trove_kv *options;
     size_t n_options;
 };
 
-/* Configuration parameter types, for the schema (struct trove_param). */
+/* Configuration parameter types, for the schema (struct trove_param).
+ * Unknown values: the agent treats a parameter of unknown type as a string. */
 enum trove_param_type {
     TROVE_PARAM_STRING = 0,
     TROVE_PARAM_INTEGER = 1,  /* decimal integer in [min, max] */
     TROVE_PARAM_FLOAT = 2,    /* decimal number in [min_float, max_float] */
-    TROVE_PARAM_BOOLEAN = 3,  /* on/off, true/false, 1/0 (case-insensitive) */
-    TROVE_PARAM_ENUM = 4      /* one of `allowed` (case-insensitive) */
+    TROVE_PARAM_BOOLEAN = 3,  /* one of the BOOLEANS spellings above */
+    TROVE_PARAM_ENUM = 4      /* one of `allowed` (ASCII case-insensitive) */
 };
 
-/* One configuration parameter the plugin lets operators set. */
+/* One configuration parameter the plugin lets operators set (emit_param). */
 struct trove_param {
+    uint32_t size;                 /* sizeof(struct trove_param) of the filler */
     const char *name;
-    enum trove_param_type type;
+    int32_t type;                  /* enum trove_param_type */
     int64_t min, max;              /* TROVE_PARAM_INTEGER bounds, inclusive */
     double min_float, max_float;   /* TROVE_PARAM_FLOAT bounds, inclusive */
     const char *const *allowed;    /* TROVE_PARAM_ENUM values */
@@ -155,7 +265,8 @@ struct trove_param {
     const char *description;       /* one line, NULL if none */
 };
 
-/* The state of the database server, as status() sees it. */
+/* The state of the database server, as status() sees it.
+ * Unknown values: TROVE_DB_UNKNOWN. */
 enum trove_db_state {
     TROVE_DB_UNKNOWN = 0,
     TROVE_DB_RUNNING = 1,     /* accepting connections */
@@ -165,7 +276,7 @@ enum trove_db_state {
     TROVE_DB_NEW = 5          /* never prepared: no data directory yet */
 };
 
-/* Replication role. */
+/* Replication role. Unknown values: TROVE_ROLE_UNKNOWN. */
 enum trove_role {
     TROVE_ROLE_UNKNOWN = 0,
     TROVE_ROLE_STANDALONE = 1,  /* no replication configured */
@@ -173,25 +284,24 @@ enum trove_role {
     TROVE_ROLE_REPLICA = 3      /* follows a source; read-only */
 };
 
-#define TROVE_POSITION_MAX 4096
-#define TROVE_MESSAGE_MAX 256
-
 /*
- * Caller-owned health report, filled by status(). The agent sends it in
- * every heartbeat. `position` is the datastore's comparable replication
- * position (GTID set, LSN, offset, optime) in its own text form, or "".
- * `term` is a number that never decreases across promotions (PostgreSQL
- * timeline, MongoDB term; 0 where the engine has none).
+ * Caller-owned health report, filled by status(). The agent zero-fills it,
+ * sets `size`, and sends it in every heartbeat. `position` is the datastore's
+ * comparable replication position (GTID set, LSN, offset, optime) in its own
+ * text form, or "". `term` is a number that never decreases across
+ * promotions (PostgreSQL timeline, MongoDB term; 0 where the engine has none).
  */
 struct trove_health {
-    enum trove_db_state state;
-    enum trove_role role;
+    uint32_t size;                     /* set by the agent: write only fields inside it */
+    int32_t state;                     /* enum trove_db_state */
+    int32_t role;                      /* enum trove_role */
     uint64_t term;
     char position[TROVE_POSITION_MAX];
     char message[TROVE_MESSAGE_MAX];   /* short explanation when not RUNNING, else "" */
 };
 
-/* How two positions relate; see repl_compare. */
+/* How two positions relate; see repl_compare.
+ * Unknown values: TROVE_ORDER_DIVERGED (so nothing is promoted on a guess). */
 enum trove_order {
     TROVE_ORDER_BEFORE = -1,   /* a is behind b */
     TROVE_ORDER_EQUAL = 0,
@@ -202,15 +312,17 @@ enum trove_order {
 /* --------------------------------------------------------- byte streams */
 
 /*
- * A sink receives the bytes of a backup; a source gives them back for a
- * restore. The host owns both: it compresses, checksums and stores what the
- * plugin writes, and decompresses and verifies what the plugin reads. The
- * plugin sees only its datastore's native bytes.
+ * A sink receives bytes from the plugin (a backup, a guest log); a source
+ * gives a backup back for a restore. The host owns both: for backups it
+ * compresses, checksums and stores what the plugin writes, and decompresses
+ * and verifies what the plugin reads. The plugin sees only its datastore's
+ * native bytes.
  */
 struct trove_sink;
 struct trove_source;
 
-/* The kind of backup requested. */
+/* The kind of backup requested.
+ * Unknown values: a plugin answers TROVE_ENOTSUP for a kind it does not know. */
 enum trove_backup_kind {
     TROVE_BACKUP_FULL = 0,         /* physical full backup */
     TROVE_BACKUP_INCREMENTAL = 1,  /* changes since the parent (parent_meta says where) */
@@ -221,12 +333,15 @@ enum trove_backup_kind {
  * A backup (or replication snapshot) request. The plugin writes the backup
  * bytes to `sink` and records what a restore or a child incremental needs with
  * host->put(call, "meta", key, value): engine version, end position, LSNs.
- * The host stores those metadata with the backup and hands them back as
- * `parent_meta` (for an incremental) or as a piece's `meta` (for a restore).
+ * The host stores those metadata with the backup, in clear, and hands them
+ * back as `parent_meta` (for an incremental) or as a piece's `meta` (for a
+ * restore). Never put a secret there: the agent refuses metadata keys ending
+ * in "password" or "secret" and fails the backup.
  */
 struct trove_backup_request {
+    uint32_t size;
     const char *id;                     /* the backup's id, for messages */
-    enum trove_backup_kind kind;
+    int32_t kind;                       /* enum trove_backup_kind */
     const struct trove_kv *parent_meta; /* INCREMENTAL: the parent's metadata; else NULL */
     size_t n_parent_meta;
     const struct trove_kv *options;     /* engine-specific extras */
@@ -236,42 +351,165 @@ struct trove_backup_request {
 
 /* One backup in a restore chain: the full backup first, then incrementals. */
 struct trove_restore_piece {
+    uint32_t size;
     const char *id;
-    enum trove_backup_kind kind;
+    int32_t kind;                  /* enum trove_backup_kind */
     const struct trove_kv *meta;
     size_t n_meta;
     struct trove_source *source;   /* checksum already verified before the call */
 };
 
 struct trove_restore_request {
-    const struct trove_restore_piece *pieces;
+    uint32_t size;
+    const struct trove_restore_piece *pieces;   /* index with TROVE_AT(..., piece_size, i) */
     size_t n_pieces;
+    size_t piece_size;
+    /* True when the restored server is about to follow a source (the agent
+     * restores a replication snapshot before repl_attach): keep the backup's
+     * replication history (position, timeline, term) and do not make the
+     * server a writable primary; repl_attach comes next. False for an
+     * ordinary restore, after which the server is a writable standalone. */
+    bool for_replica;
 };
 
 /* --------------------------------------------------------- replication */
 
 /* Where a replica replicates from, and how it starts. */
 struct trove_replication_source {
+    uint32_t size;
     const char *host;
-    int port;
+    int32_t port;
     const char *user;
     const char *password;           /* a secret */
     const struct trove_kv *meta;    /* the snapshot's metadata (start position, ...); may be empty */
     size_t n_meta;
+    /* The shared secret of the cluster the source belongs to (MongoDB's
+     * keyFile contents), or NULL. A secret: keep it in a 0600 file. */
+    const char *secret;
+};
+
+/* ---------------------------------------------------------------- cluster */
+
+/* A member's state, as cluster_status sees it. Unknown values: UNKNOWN. */
+enum trove_member_state {
+    TROVE_MEMBER_UNKNOWN = 0,
+    TROVE_MEMBER_UP = 1,        /* a working member */
+    TROVE_MEMBER_JOINING = 2,   /* being added (bootstrapping, initial sync) */
+    TROVE_MEMBER_LEAVING = 3,   /* being removed (decommissioning) */
+    TROVE_MEMBER_DOWN = 4       /* a member that does not answer */
+};
+
+/*
+ * One member of a cluster: a MongoDB replica-set member, a Cassandra ring
+ * node. In requests (seeds, the member to remove), `host` and `port` say
+ * where it is and `id` may name it; emitted by cluster_status, every field
+ * the engine knows is filled.
+ */
+struct trove_member {
+    uint32_t size;
+    const char *id;                  /* engine's id (Cassandra host id, MongoDB member _id), or NULL */
+    const char *host;
+    int32_t port;
+    int32_t state;                   /* enum trove_member_state */
+    int32_t role;                    /* enum trove_role: primary/replica in a replica set, standalone on a ring */
+    bool self;                       /* this node */
+    const char *location;            /* "datacenter/rack" or NULL */
+    const struct trove_kv *options;  /* engine-specific (priority, votes, tokens) */
+    size_t n_options;
+};
+
+/*
+ * A membership change. cluster_join runs on the node that joins: with no
+ * seeds it forms a new cluster of itself; with seeds (members already in the
+ * cluster) it joins theirs. cluster_leave runs on any member: with `member`
+ * NULL this node leaves; otherwise `member` (a dead node, say) is removed.
+ */
+struct trove_cluster_request {
+    uint32_t size;
+    const char *cluster_name;             /* replica set name, cluster_name; NULL = the plugin's setting */
+    const struct trove_member *seeds;     /* index with TROVE_AT(..., seed_size, i) */
+    size_t n_seeds;
+    size_t seed_size;
+    const struct trove_member *member;    /* cluster_leave: the member to remove, NULL = this node */
+    const char *user;                     /* an account valid on the cluster's members, or NULL */
+    const char *password;                 /* its password; a secret */
+    /* The cluster's shared secret (MongoDB keyFile contents, a ring's
+     * internode credential): a secret. Keep it in a 0600 file and never in
+     * backup metadata. NULL when the engine or the cluster has none. */
+    const char *secret;
+    const struct trove_kv *options;       /* engine-specific (priority, datacenter, rack, ...) */
+    size_t n_options;
+};
+
+/* ------------------------------------------------------------- guest logs */
+
+/* Unknown values: the agent shows a log of unknown type as "system". */
+enum trove_guest_log_type {
+    TROVE_GUEST_LOG_SYSTEM = 0,   /* written by the engine for operators (error log, server log) */
+    TROVE_GUEST_LOG_USER = 1      /* enabled for a tenant's diagnosis (slow query log, general log) */
+};
+
+/* One log a plugin can read (emit_guest_log). */
+struct trove_guest_log {
+    uint32_t size;
+    const char *name;          /* [a-z0-9_-], unique within the plugin: "error", "slow_query" */
+    int32_t type;              /* enum trove_guest_log_type */
+    const char *description;   /* one line, or NULL */
+    int64_t bytes;             /* current size, or -1 when unknown */
+};
+
+/* Unknown values: a plugin answers TROVE_ENOTSUP for a mode it does not know. */
+enum trove_guest_log_mode {
+    TROVE_GUEST_LOG_TAIL = 0,    /* the last max_bytes bytes, from a line start where possible */
+    TROVE_GUEST_LOG_WHOLE = 1    /* the whole log, oldest first */
+};
+
+/*
+ * Read one log into `sink` with host->sink_write(). The host decides where
+ * the bytes go: a tail (at most TROVE_LOG_TAIL_MAX) returns inline; a whole
+ * log goes to a file on the guest and only its location, size and checksum
+ * travel. A sink refuses bytes past its limit with a failure status, which
+ * the plugin returns as it is.
+ */
+struct trove_guest_log_request {
+    uint32_t size;
+    const char *name;          /* one of the names log_list emitted */
+    int32_t mode;              /* enum trove_guest_log_mode */
+    uint64_t max_bytes;        /* TAIL: bytes wanted (never 0); WHOLE: the sink's limit, 0 = none */
+    struct trove_sink *sink;
 };
 
 /* ------------------------------------------------------------- lifecycle */
 
 /* Everything prepare() needs to bring a fresh instance to a working state. */
 struct trove_prepare_request {
-    const struct trove_database *databases;   /* created after the server runs */
+    uint32_t size;
+    const struct trove_database *databases;   /* created after the server runs; TROVE_AT(..., database_size, i) */
     size_t n_databases;
-    const struct trove_user *users;           /* created after the databases */
+    size_t database_size;
+    const struct trove_user *users;           /* created after the databases; TROVE_AT(..., user_size, i) */
     size_t n_users;
+    size_t user_size;
     const char *root_password;                /* NULL: leave root disabled */
     const struct trove_kv *overrides;         /* configuration overrides, already validated */
     size_t n_overrides;
     const struct trove_restore_request *restore;  /* NULL, or a backup chain to restore first */
+};
+
+/* What open() gets besides the host table. */
+struct trove_open_request {
+    uint32_t size;
+    /* The agent's [datastore] settings, with the secrets file's [datastore]
+     * section merged over them. Valid only during open(): copy what you keep.
+     * Refuse keys you do not know, naming them. */
+    const struct trove_kv *settings;
+    size_t n_settings;
+    /* A directory for the plugin's own files (lock files, markers, a
+     * cluster keyFile): it exists, is owned by the agent's user, has mode
+     * 0700, survives agent restarts, and is the same for every agent process
+     * of this instance (see CROSS-PROCESS RULE). Never NULL. */
+    const char *state_dir;
+    const char *instance_id;   /* this instance's id: [A-Za-z0-9._-], at most TROVE_NAME_MAX */
 };
 
 /* -------------------------------------------------------------- processes */
@@ -281,15 +519,19 @@ struct trove_prepare_request {
  * argv[0] up in PATH, adds `env` to a minimal environment, optionally switches
  * to `run_as` (a system user name), feeds stdin from `stdin_source` or
  * /dev/null, sends stdout to `stdout_sink` or, when that is NULL, into
- * `output` (truncated to output_size - 1 and NUL-terminated). The last part
- * of stderr goes to the log at debug level and into the failure message.
- * A command still running after timeout_ms (0 = no limit) or when the call is
- * cancelled is killed. Returns TROVE_OK if it exits 0, TROVE_ECANCELLED or
- * TROVE_ETIMEOUT if killed, else TROVE_EDATASTORE with a message naming
- * argv[0], the exit status and the stderr tail. Secrets go in `env`, never
- * in argv: argv is visible to every user of the machine.
+ * `output` (truncated to output_size - 1 and NUL-terminated). The last
+ * TROVE_EXEC_STDERR_MAX bytes of stderr go to the log at debug level and into
+ * the failure message. A command still running after timeout_ms (0 = no
+ * limit) or when the call is cancelled is killed. Returns TROVE_OK if it
+ * exits 0, TROVE_ECANCELLED or TROVE_ETIMEOUT if killed, else
+ * TROVE_EDATASTORE with a message naming argv[0], the exit status and the
+ * stderr tail. Secrets go in `env`, never in argv: argv is visible to every
+ * user of the machine. exec() waits for the command: to start an engine
+ * that outlives the call, the command must detach itself (the support
+ * library's process functions do that without exec()).
  */
 struct trove_exec {
+    uint32_t size;                    /* sizeof(struct trove_exec) of the plugin */
     const char *const *argv;          /* NULL-terminated */
     const char *const *env;           /* NULL-terminated "NAME=value" list, or NULL */
     const char *cwd;                  /* NULL = the agent's */
@@ -299,7 +541,7 @@ struct trove_exec {
     char *output;                     /* caller-owned, may be NULL */
     size_t output_size;
     uint32_t timeout_ms;
-    int exit_status;                  /* out: exit code, or 128 + signal */
+    int32_t exit_status;              /* out: exit code, or 128 + signal */
 };
 
 /* ---------------------------------------------------------- host services */
@@ -307,6 +549,7 @@ struct trove_exec {
 /* The per-operation handle. Opaque; valid only during the call it came with. */
 struct trove_call;
 
+/* Unknown values: the agent logs a line of unknown level at INFO. */
 enum trove_log_level {
     TROVE_LOG_ERROR = 0,
     TROVE_LOG_WARN = 1,
@@ -316,7 +559,8 @@ enum trove_log_level {
 
 /*
  * Services the agent offers a plugin. The table lives as long as the plugin
- * is open. Every function is safe to call from any thread.
+ * is open. Every function is safe to call from any thread. A plugin built
+ * against a newer minor tests services added after 2.0 with TROVE_HOST_HAS.
  */
 struct trove_host {
     uint32_t abi_major;   /* TROVE_ABI_MAJOR of the agent */
@@ -343,7 +587,9 @@ struct trove_host {
      *   set_str/int/bool -> a top-level field `key`
      *   add_str        -> appends `value` to the top-level list `list`
      *   put            -> sets `key` = `value` in the top-level string map `map`
-     * All copy their arguments. They return TROVE_OK or TROVE_EINTERNAL (no memory).
+     * All copy their arguments and read the structs they get only within
+     * their `size`. They return TROVE_OK, TROVE_EINVAL (a struct whose size is
+     * 0 or lacks its name) or TROVE_EINTERNAL (no memory).
      */
     int (*emit_user)(struct trove_call *call, const struct trove_user *user);
     int (*emit_database)(struct trove_call *call, const struct trove_database *database);
@@ -354,8 +600,9 @@ struct trove_host {
     int (*add_str)(struct trove_call *call, const char *list, const char *value);
     int (*put)(struct trove_call *call, const char *map, const char *key, const char *value);
 
-    /* Backup streams. write returns TROVE_OK or a failure status (disk full,
-     * cancelled); read sets *got to 0 at the end of the stream. */
+    /* Byte streams. write returns TROVE_OK or a failure status (disk full,
+     * over the sink's limit, cancelled); read sets *got to 0 at the end of
+     * the stream. */
     int (*sink_write)(struct trove_sink *sink, const void *data, size_t len);
     int (*source_read)(struct trove_source *source, void *buf, size_t cap, size_t *got);
 
@@ -365,6 +612,11 @@ struct trove_host {
     /* Fill buf with len - 1 random characters from [A-Za-z0-9] and a NUL,
      * from the system's CSPRNG. Returns TROVE_OK or TROVE_EINTERNAL. */
     int (*random_password)(char *buf, size_t len);
+
+    /*   emit_member    -> "members": [ {id, host, port, state, role, self, location, options} ... ]
+     *   emit_guest_log -> "logs": [ {name, type, description, bytes} ... ]   */
+    int (*emit_member)(struct trove_call *call, const struct trove_member *member);
+    int (*emit_guest_log)(struct trove_call *call, const struct trove_guest_log *log);
 
     /* Append new services here only, and bump TROVE_ABI_MINOR. */
 };
@@ -383,20 +635,20 @@ struct trove_host {
  * finish in seconds. Unless stated, an operation emits nothing on success.
  */
 struct trove_plugin {
-    uint32_t abi_major;     /* TROVE_ABI_MAJOR the plugin was built with */
+    uint32_t abi_major;     /* TROVE_ABI_MAJOR the plugin was built with (this place in every major) */
     uint32_t abi_minor;     /* TROVE_ABI_MINOR the plugin was built with */
     uint32_t size;          /* sizeof(struct trove_plugin) the plugin was built with */
-    const char *name;       /* datastore name: "mysql", "postgresql", "redis", ... */
+    const char *name;       /* datastore name = file name without .so: "mysql", "postgres", "redis", ... */
     const char *version;    /* plugin version, "1.0.0" */
     uint64_t features;      /* TROVE_FEATURE_* */
 
     /*
-     * Open the plugin with the agent's [datastore] settings (secrets merged in
-     * from the secrets file). Copy what you keep. On failure write a message
-     * into err (errlen bytes) and return a status; *self is then ignored.
+     * Open the plugin (see struct trove_open_request). On failure write a
+     * message into err (errlen bytes) and return a status; *self is then
+     * ignored. Must not require the server to be running.
      */
-    int (*open)(const struct trove_host *host, const struct trove_kv *settings, size_t n_settings,
-                void **self, char *err, size_t errlen);
+    int (*open)(const struct trove_host *host, const struct trove_open_request *req, void **self, char *err,
+                size_t errlen);
     void (*close)(void *self);
 
     /* --- lifecycle ------------------------------------------------------ */
@@ -404,8 +656,9 @@ struct trove_plugin {
     int (*start)(void *self, struct trove_call *call);
     int (*stop)(void *self, struct trove_call *call);
     int (*restart)(void *self, struct trove_call *call);   /* [long] */
-    /* Fill *out. Must not block long: the heartbeat calls it. A server that is
-     * down is reported in out->state, not as a failure. */
+    /* Fill *out (see struct trove_health). Must not block long: the
+     * heartbeat calls it. A server that is down is reported in out->state,
+     * not as a failure. */
     int (*status)(void *self, struct trove_call *call, struct trove_health *out);
 
     /* --- users ---------------------------------------------------------- */
@@ -449,7 +702,8 @@ struct trove_plugin {
 
     /* --- backup --------------------------------------------------------- */
     int (*backup_create)(void *self, struct trove_call *call, const struct trove_backup_request *req); /* [long] */
-    /* Replace the server's data with the chain and leave the server running. [long] */
+    /* Replace the server's data with the chain and leave the server running
+     * (see for_replica). [long] */
     int (*backup_restore)(void *self, struct trove_call *call, const struct trove_restore_request *req);
 
     /* --- replication ---------------------------------------------------- */
@@ -458,7 +712,8 @@ struct trove_plugin {
      * (created if needed) for the replica to use. [long] */
     int (*repl_snapshot)(void *self, struct trove_call *call, const struct trove_backup_request *req);
     /* Start replicating from `src`. When the request carried a snapshot, the
-     * agent has already restored it with backup_restore. Read-only after. [long] */
+     * agent has already restored it with backup_restore (for_replica set).
+     * Read-only after. [long] */
     int (*repl_attach)(void *self, struct trove_call *call, const struct trove_replication_source *src);
     /* Stop replicating and become a standalone, writable server. */
     int (*repl_detach)(void *self, struct trove_call *call);
@@ -478,6 +733,34 @@ struct trove_plugin {
      * as numbers). TROVE_EINVAL if either does not parse. No call handle: pure. */
     int (*repl_compare)(void *self, const char *a, const char *b, enum trove_order *order);
 
+    /* --- added in 2.0 ---------------------------------------------------- */
+
+    /* The handshake without the data: set_str "user"/"password" of a
+     * replication account (created if needed), as repl_snapshot does, so a
+     * server can be told to follow this one (demote) without a snapshot. */
+    int (*repl_credentials)(void *self, struct trove_call *call);
+
+    /* Change settings of an existing database db->name: db->options (a
+     * Cassandra keyspace's replication, ...), and character_set, collation
+     * or owner when set and the engine can change them. Refuse what you
+     * cannot change, naming it; change nothing then. */
+    int (*database_alter)(void *self, struct trove_call *call, const struct trove_database *db);
+
+    /* Cluster membership (see struct trove_cluster_request). The agent never
+     * stores req->secret; the plugin keeps it where the engine needs it. [long] */
+    int (*cluster_join)(void *self, struct trove_call *call, const struct trove_cluster_request *req);
+    int (*cluster_leave)(void *self, struct trove_call *call, const struct trove_cluster_request *req); /* [long] */
+    /* emit_member for every member this node knows of, itself included;
+     * set_str "cluster_name". A node in no cluster emits only itself. */
+    int (*cluster_status)(void *self, struct trove_call *call);
+
+    /* Guest logs: emit_guest_log for every log the plugin can read, then
+     * read one into a host sink (see struct trove_guest_log_request). A
+     * WHOLE read runs on the worker thread [long]; a TAIL read on the loop
+     * thread, so it must only read the end of the log. */
+    int (*guest_log_list)(void *self, struct trove_call *call);
+    int (*guest_log_read)(void *self, struct trove_call *call, const struct trove_guest_log_request *req);
+
     /* Append new slots here only, and bump TROVE_ABI_MINOR. */
 };
 
@@ -493,7 +776,8 @@ struct trove_plugin {
 /*
  * The entry point every plugin exports (name: TROVE_PLUGIN_ENTRY). It must
  * not allocate or touch the datastore: it only returns the static table. The
- * agent checks abi_major before anything else.
+ * agent checks abi_major before anything else, and reads no more of the
+ * table than its `size`.
  */
 typedef const struct trove_plugin *(*trove_plugin_entry_fn)(void);
 TROVE_EXPORT const struct trove_plugin *trove_plugin_entry(void);

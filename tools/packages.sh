@@ -3,7 +3,7 @@
 # Runs apt only as root and only when something is missing.
 set -euo pipefail
 PACKAGES=(
-  gcc libc6-dev meson ninja-build pkg-config
+  gcc g++ libc6-dev make meson ninja-build pkg-config
   clang libclang-rt-14-dev
   libzmq3-dev libmsgpack-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libzstd-dev libssl-dev
   libcmocka-dev

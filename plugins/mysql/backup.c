@@ -17,14 +17,12 @@
 
 #include "mysql_plugin.h"
 
-#define PATH_LEN 4200
+#define PATH_LEN (MY_PATH_MAX + 64)
 
-static const char *meta_get(const struct trove_kv *kv, size_t n, const char *key)
+/* Piece i of a restore chain, indexed by the element size the agent gives. */
+static const struct trove_restore_piece *piece(const struct trove_restore_request *req, size_t i)
 {
-    for (size_t i = 0; i < n; i++)
-        if (kv[i].key && strcmp(kv[i].key, key) == 0)
-            return kv[i].value;
-    return NULL;
+    return TROVE_AT(struct trove_restore_piece, req->pieces, req->piece_size, i);
 }
 
 /* "key = value" lines of an xtrabackup_* file. */
@@ -49,7 +47,7 @@ static bool info_value(const char *text, const char *key, char *out, size_t outl
 }
 
 /* binlog_pos = filename 'f', position 'p', GTID of the last change 'g' */
-static void binlog_fields(struct my_plugin *p, struct trove_call *call, const char *binlog_pos)
+static void binlog_fields(struct my_ctx *ctx, struct trove_call *call, const char *binlog_pos)
 {
     static const char *const keys[][2] = {
         {"filename '", "binlog_file"}, {"position '", "binlog_position"}, {"GTID of the last change '", "gtid_position"}};
@@ -63,115 +61,115 @@ static void binlog_fields(struct my_plugin *p, struct trove_call *call, const ch
             continue;
         char v[TROVE_POSITION_MAX];
         snprintf(v, sizeof(v), "%.*s", (int)(e - s), s);
-        p->host->put(call, "meta", keys[i][1], v);
+        ctx->host->put(call, "meta", keys[i][1], v);
     }
 }
 
-static int record_physical_meta(struct my_plugin *p, struct trove_call *call, const char *lsndir, bool incremental)
+static int record_physical_meta(struct my_ctx *ctx, struct trove_call *call, const char *lsndir, bool incremental)
 {
     char path[PATH_LEN], v[TROVE_POSITION_MAX];
-    path_printf(path, sizeof(path), "%s/xtrabackup_checkpoints", lsndir);
-    char *cp = read_file(path, 65536, NULL);
-    path_printf(path, sizeof(path), "%s/xtrabackup_info", lsndir);
-    char *info = read_file(path, 65536, NULL);
+    tps_path(path, sizeof(path), "%s/xtrabackup_checkpoints", lsndir);
+    char *cp = tps_file_read(path, 65536, NULL);
+    tps_path(path, sizeof(path), "%s/xtrabackup_info", lsndir);
+    char *info = tps_file_read(path, 65536, NULL);
     int rc = TROVE_OK;
     if (!cp || !info_value(cp, "to_lsn", v, sizeof(v))) {
-        rc = p->host->fail(call, TROVE_EDATASTORE, "mariadb-backup left no xtrabackup_checkpoints with to_lsn");
+        rc = ctx->host->fail(call, TROVE_EDATASTORE, "mariadb-backup left no xtrabackup_checkpoints with to_lsn");
         goto out;
     }
-    p->host->put(call, "meta", "format", "xbstream");
-    p->host->put(call, "meta", "tool", "mariadb-backup");
-    p->host->put(call, "meta", "kind", incremental ? "incremental" : "full");
+    ctx->host->put(call, "meta", "format", "xbstream");
+    ctx->host->put(call, "meta", "tool", "mariadb-backup");
+    ctx->host->put(call, "meta", "kind", incremental ? "incremental" : "full");
     static const char *const lsn_keys[] = {"backup_type", "from_lsn", "to_lsn", "last_lsn"};
     for (size_t i = 0; i < 4; i++)
         if (info_value(cp, lsn_keys[i], v, sizeof(v)))
-            p->host->put(call, "meta", lsn_keys[i], v);
+            ctx->host->put(call, "meta", lsn_keys[i], v);
     if (info && info_value(info, "server_version", v, sizeof(v)))
-        p->host->put(call, "meta", "engine_version", v);
+        ctx->host->put(call, "meta", "engine_version", v);
     if (info && info_value(info, "binlog_pos", v, sizeof(v)))
-        binlog_fields(p, call, v);
-    snprintf(v, sizeof(v), "%ld", p->s.server_id);
-    p->host->put(call, "meta", "server_id", v);
+        binlog_fields(ctx, call, v);
+    snprintf(v, sizeof(v), "%ld", ctx->s.server_id);
+    ctx->host->put(call, "meta", "server_id", v);
 out:
     free(cp);
     free(info);
     return rc;
 }
 
-static int make_temp_dir(struct my_plugin *p, struct trove_call *call, const char *parent, const char *prefix,
+static int make_temp_dir(struct my_ctx *ctx, struct trove_call *call, const char *parent, const char *prefix,
                          char *out, size_t outlen)
 {
     if (mkdir(parent, 0750) != 0 && errno != EEXIST)
-        return p->host->fail(call, TROVE_EINTERNAL, "mkdir %s: %s", parent, strerror(errno));
+        return ctx->host->fail(call, TROVE_EINTERNAL, "mkdir %s: %s", parent, strerror(errno));
     if ((size_t)snprintf(out, outlen, "%s/%s%ld-XXXXXX", parent, prefix, (long)getpid()) >= outlen || !mkdtemp(out))
-        return p->host->fail(call, TROVE_EINTERNAL, "cannot create a temporary directory in %s: %s", parent,
-                             strerror(errno));
+        return ctx->host->fail(call, TROVE_EINTERNAL, "cannot create a temporary directory in %s: %s", parent,
+                               strerror(errno));
     return TROVE_OK;
 }
 
-int backup_physical(struct my_plugin *p, struct trove_call *call, const struct trove_backup_request *req,
-                    bool incremental)
+int my_backup_physical(struct my_ctx *ctx, struct trove_call *call, const struct trove_backup_request *req,
+                       bool incremental)
 {
     char creds[PATH_LEN] = "", work[PATH_LEN] = "", a_def[PATH_LEN], a_tgt[PATH_LEN], a_lsn[PATH_LEN], a_inc[128];
     const char *from_lsn = NULL;
     if (incremental) {
-        const char *fmt = meta_get(req->parent_meta, req->n_parent_meta, "format");
-        from_lsn = meta_get(req->parent_meta, req->n_parent_meta, "to_lsn");
+        const char *fmt = tps_kv_get(req->parent_meta, req->n_parent_meta, "format");
+        from_lsn = tps_kv_get(req->parent_meta, req->n_parent_meta, "to_lsn");
         uint64_t lsn;
-        if (!fmt || strcmp(fmt, "xbstream") != 0 || !from_lsn || !parse_u64(from_lsn, &lsn))
-            return p->host->fail(call, TROVE_EINVAL, "an incremental backup needs a physical parent (full or "
-                                 "incremental) whose metadata has to_lsn");
+        if (!fmt || strcmp(fmt, "xbstream") != 0 || !from_lsn || !tps_parse_u64(from_lsn, &lsn))
+            return ctx->host->fail(call, TROVE_EINVAL, "an incremental backup needs a physical parent (full or "
+                                   "incremental) whose metadata has to_lsn");
     }
-    int rc = client_defaults_file(p, call, creds, sizeof(creds));
+    int rc = my_conn_defaults_file(ctx, call, creds, sizeof(creds));
     if (rc == TROVE_OK)
-        rc = make_temp_dir(p, call, p->s.run_dir, "backup-", work, sizeof(work));
+        rc = make_temp_dir(ctx, call, ctx->s.run_dir, "backup-", work, sizeof(work));
     if (rc != TROVE_OK)
         goto out;
     snprintf(a_def, sizeof(a_def), "--defaults-file=%s", creds);
     snprintf(a_tgt, sizeof(a_tgt), "--target-dir=%s/target", work);
     snprintf(a_lsn, sizeof(a_lsn), "--extra-lsndir=%s/lsn", work);
     snprintf(a_inc, sizeof(a_inc), "--incremental-lsn=%s", from_lsn ? from_lsn : "");
-    const char *argv[] = {p->s.backup_tool, a_def, "--backup", "--stream=xbstream", a_tgt, a_lsn,
+    const char *argv[] = {ctx->s.backup_tool, a_def, "--backup", "--stream=xbstream", a_tgt, a_lsn,
                           incremental ? a_inc : NULL, NULL};
-    struct trove_exec cmd = {.argv = argv, .stdout_sink = req->sink};
-    p->host->progress(call, -1, "mariadb-backup %s backup running", incremental ? "incremental" : "full");
-    rc = p->host->exec(call, &cmd);
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .stdout_sink = req->sink};
+    ctx->host->progress(call, -1, "mariadb-backup %s backup running", incremental ? "incremental" : "full");
+    rc = ctx->host->exec(call, &cmd);
     if (rc == TROVE_OK) {
         char lsndir[PATH_LEN];
         snprintf(lsndir, sizeof(lsndir), "%s/lsn", work);
-        rc = record_physical_meta(p, call, lsndir, incremental);
+        rc = record_physical_meta(ctx, call, lsndir, incremental);
     }
 out:
     if (*creds)
         unlink(creds);
     if (*work)
-        remove_tree(work);
+        tps_remove_tree(work);
     return rc;
 }
 
-static int backup_logical(struct my_plugin *p, struct trove_call *call, const struct trove_backup_request *req)
+static int backup_logical(struct my_ctx *ctx, struct trove_call *call, const struct trove_backup_request *req)
 {
     char creds[PATH_LEN] = "", a_def[PATH_LEN], version[128] = "";
     MYSQL *conn = NULL;
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = my_scalar(p, call, conn, "SELECT VERSION()", version, sizeof(version), NULL);
-    my_close(conn);
+        rc = my_conn_scalar(ctx, call, conn, "SELECT VERSION()", version, sizeof(version), NULL);
+    my_conn_close(conn);
     if (rc == TROVE_OK)
-        rc = client_defaults_file(p, call, creds, sizeof(creds));
+        rc = my_conn_defaults_file(ctx, call, creds, sizeof(creds));
     if (rc != TROVE_OK)
         goto out;
     snprintf(a_def, sizeof(a_def), "--defaults-file=%s", creds);
-    const char *argv[] = {p->s.dump_tool, a_def, "--single-transaction", "--all-databases", "--routines", "--events",
+    const char *argv[] = {ctx->s.dump_tool, a_def, "--single-transaction", "--all-databases", "--routines", "--events",
                           "--triggers", "--hex-blob", "--flush-privileges", "--gtid", "--master-data=2", NULL};
-    struct trove_exec cmd = {.argv = argv, .stdout_sink = req->sink};
-    p->host->progress(call, -1, "mariadb-dump running");
-    rc = p->host->exec(call, &cmd);
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .stdout_sink = req->sink};
+    ctx->host->progress(call, -1, "mariadb-dump running");
+    rc = ctx->host->exec(call, &cmd);
     if (rc == TROVE_OK) {
-        p->host->put(call, "meta", "format", "sql");
-        p->host->put(call, "meta", "tool", "mariadb-dump");
-        p->host->put(call, "meta", "kind", "logical");
-        p->host->put(call, "meta", "engine_version", version);
+        ctx->host->put(call, "meta", "format", "sql");
+        ctx->host->put(call, "meta", "tool", "mariadb-dump");
+        ctx->host->put(call, "meta", "kind", "logical");
+        ctx->host->put(call, "meta", "engine_version", version);
     }
 out:
     if (*creds)
@@ -181,211 +179,236 @@ out:
 
 int my_backup_create(void *self, struct trove_call *call, const struct trove_backup_request *req)
 {
-    struct my_plugin *p = self;
+    struct my_ctx *ctx = self;
+    if (!TROVE_FIELD_OK(req, struct trove_backup_request, sink))
+        return ctx->host->fail(call, TROVE_EINVAL, "the backup request is shorter than ABI 2.0's");
     switch (req->kind) {
     case TROVE_BACKUP_FULL:
-        return backup_physical(p, call, req, false);
+        return my_backup_physical(ctx, call, req, false);
     case TROVE_BACKUP_INCREMENTAL:
-        return backup_physical(p, call, req, true);
+        return my_backup_physical(ctx, call, req, true);
     case TROVE_BACKUP_LOGICAL:
-        return backup_logical(p, call, req);
+        return backup_logical(ctx, call, req);
     }
-    return p->host->fail(call, TROVE_EINVAL, "unknown backup kind %d", (int)req->kind);
+    return ctx->host->fail(call, TROVE_ENOTSUP, "backup kind %d is not supported", (int)req->kind);
 }
 
 /* ------------------------------------------------------------ restore */
 
-static int check_chain(struct my_plugin *p, struct trove_call *call, const struct trove_restore_request *req)
+static int check_chain(struct my_ctx *ctx, struct trove_call *call, const struct trove_restore_request *req)
 {
+    if (!TROVE_FIELD_OK(req, struct trove_restore_request, piece_size))
+        return ctx->host->fail(call, TROVE_EINVAL, "the restore request is shorter than ABI 2.0's");
     if (req->n_pieces == 0)
-        return p->host->fail(call, TROVE_EINVAL, "nothing to restore");
-    if (req->pieces[0].kind == TROVE_BACKUP_LOGICAL)
+        return ctx->host->fail(call, TROVE_EINVAL, "nothing to restore");
+    for (size_t i = 0; i < req->n_pieces; i++)
+        if (!TROVE_FIELD_OK(piece(req, i), struct trove_restore_piece, source))
+            return ctx->host->fail(call, TROVE_EINVAL, "restore piece %zu is shorter than ABI 2.0's", i);
+    if (piece(req, 0)->kind == TROVE_BACKUP_LOGICAL)
         return req->n_pieces == 1 ? TROVE_OK
-                                  : p->host->fail(call, TROVE_EINVAL, "a logical backup is restored on its own");
-    if (req->pieces[0].kind != TROVE_BACKUP_FULL)
-        return p->host->fail(call, TROVE_EINVAL, "a restore chain starts with a full backup");
+                                  : ctx->host->fail(call, TROVE_EINVAL, "a logical backup is restored on its own");
+    if (piece(req, 0)->kind != TROVE_BACKUP_FULL)
+        return ctx->host->fail(call, TROVE_EINVAL, "a restore chain starts with a full backup");
     for (size_t i = 0; i < req->n_pieces; i++) {
-        const struct trove_restore_piece *pc = &req->pieces[i];
-        const char *fmt = meta_get(pc->meta, pc->n_meta, "format");
+        const struct trove_restore_piece *pc = piece(req, i);
+        const char *fmt = tps_kv_get(pc->meta, pc->n_meta, "format");
         if (i > 0 && pc->kind != TROVE_BACKUP_INCREMENTAL)
-            return p->host->fail(call, TROVE_EINVAL, "backup %s: only incrementals may follow the full backup", pc->id);
+            return ctx->host->fail(call, TROVE_EINVAL, "backup %s: only incrementals may follow the full backup",
+                                   pc->id);
         if (fmt && strcmp(fmt, "xbstream") != 0)
-            return p->host->fail(call, TROVE_EINVAL, "backup %s is not a mariadb-backup stream", pc->id);
+            return ctx->host->fail(call, TROVE_EINVAL, "backup %s is not a mariadb-backup stream", pc->id);
         if (i == 0)
             continue;
-        const char *from = meta_get(pc->meta, pc->n_meta, "from_lsn");
-        const char *prev = meta_get(req->pieces[i - 1].meta, req->pieces[i - 1].n_meta, "to_lsn");
+        const char *from = tps_kv_get(pc->meta, pc->n_meta, "from_lsn");
+        const struct trove_restore_piece *before = piece(req, i - 1);
+        const char *prev = tps_kv_get(before->meta, before->n_meta, "to_lsn");
         if (from && prev && strcmp(from, prev) != 0)
-            return p->host->fail(call, TROVE_EINVAL, "backup %s starts at LSN %s but %s ends at LSN %s: the chain "
-                                 "is broken", pc->id, from, req->pieces[i - 1].id, prev);
+            return ctx->host->fail(call, TROVE_EINVAL, "backup %s starts at LSN %s but %s ends at LSN %s: the chain "
+                                   "is broken", pc->id, from, before->id, prev);
     }
     return TROVE_OK;
 }
 
-static int extract_piece(struct my_plugin *p, struct trove_call *call, const struct trove_restore_piece *pc,
+static int extract_piece(struct my_ctx *ctx, struct trove_call *call, const struct trove_restore_piece *pc,
                          const char *dir)
 {
     if (mkdir(dir, 0750) != 0)
-        return p->host->fail(call, TROVE_EINTERNAL, "mkdir %s: %s", dir, strerror(errno));
-    const char *argv[] = {p->s.mbstream, "-x", "-C", dir, NULL};
-    struct trove_exec cmd = {.argv = argv, .stdin_source = pc->source};
-    return p->host->exec(call, &cmd);
+        return ctx->host->fail(call, TROVE_EINTERNAL, "mkdir %s: %s", dir, strerror(errno));
+    const char *argv[] = {ctx->s.mbstream, "-x", "-C", dir, NULL};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .stdin_source = pc->source};
+    return ctx->host->exec(call, &cmd);
 }
 
-static int run_backup_tool(struct my_plugin *p, struct trove_call *call, const char *a1, const char *a2,
+static int run_backup_tool(struct my_ctx *ctx, struct trove_call *call, const char *a1, const char *a2,
                            const char *a3)
 {
     char defaults[PATH_LEN];
-    snprintf(defaults, sizeof(defaults), "--defaults-file=%s", p->s.my_cnf);
-    const char *argv[] = {p->s.backup_tool, defaults, a1, a2, a3, NULL};
-    struct trove_exec cmd = {.argv = argv};
-    return p->host->exec(call, &cmd);
+    snprintf(defaults, sizeof(defaults), "--defaults-file=%s", ctx->my_cnf);
+    const char *argv[] = {ctx->s.backup_tool, defaults, a1, a2, a3, NULL};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv};
+    return ctx->host->exec(call, &cmd);
 }
 
 /* Extract every piece into work/N and prepare work/0 with the incrementals. */
-static int stage_chain(struct my_plugin *p, struct trove_call *call, const struct trove_restore_request *req,
+static int stage_chain(struct my_ctx *ctx, struct trove_call *call, const struct trove_restore_request *req,
                        const char *work)
 {
     char dir[PATH_LEN], base[PATH_LEN], inc[PATH_LEN];
     int rc = TROVE_OK;
     for (size_t i = 0; rc == TROVE_OK && i < req->n_pieces; i++) {
-        p->host->progress(call, (int)(10 + 40 * i / req->n_pieces), "extracting backup %s", req->pieces[i].id);
+        ctx->host->progress(call, (int)(10 + 40 * i / req->n_pieces), "extracting backup %s", piece(req, i)->id);
         snprintf(dir, sizeof(dir), "%s/%zu", work, i);
-        rc = extract_piece(p, call, &req->pieces[i], dir);
+        rc = extract_piece(ctx, call, piece(req, i), dir);
     }
     snprintf(base, sizeof(base), "--target-dir=%s/0", work);
     if (rc == TROVE_OK) {
-        p->host->progress(call, 55, "preparing the full backup");
-        rc = run_backup_tool(p, call, "--prepare", base, NULL);
+        ctx->host->progress(call, 55, "preparing the full backup");
+        rc = run_backup_tool(ctx, call, "--prepare", base, NULL);
     }
     for (size_t i = 1; rc == TROVE_OK && i < req->n_pieces; i++) {
-        p->host->progress(call, (int)(55 + 20 * i / req->n_pieces), "applying incremental %s", req->pieces[i].id);
+        ctx->host->progress(call, (int)(55 + 20 * i / req->n_pieces), "applying incremental %s", piece(req, i)->id);
         snprintf(inc, sizeof(inc), "--incremental-dir=%s/%zu", work, i);
-        rc = run_backup_tool(p, call, "--prepare", base, inc);
+        rc = run_backup_tool(ctx, call, "--prepare", base, inc);
     }
     return rc;
 }
 
-static int chown_tree(struct my_plugin *p, struct trove_call *call, const char *path)
+static int chown_tree(struct my_ctx *ctx, struct trove_call *call, const char *path)
 {
-    const char *user = tool_user(p);
+    const char *user = my_server_tool_user(ctx);
     if (!user)
         return TROVE_OK;
     char owner[300];
     snprintf(owner, sizeof(owner), "%s:", user);
     const char *argv[] = {"chown", "-R", owner, path, NULL};
-    struct trove_exec cmd = {.argv = argv};
-    return p->host->exec(call, &cmd);
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv};
+    return ctx->host->exec(call, &cmd);
 }
 
 /* After a physical restore the binary log is empty: continue the backup's
  * GTID history instead of restarting sequence numbers. */
-static int continue_gtid(struct my_plugin *p, struct trove_call *call, const char *gtid)
+static int continue_gtid(struct my_ctx *ctx, struct trove_call *call, const char *gtid)
 {
-    if (!gtid || !*gtid || !gtid_valid(gtid))
+    if (!gtid || !*gtid || !my_gtid_valid(gtid))
         return TROVE_OK;
     MYSQL *conn = NULL;
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = my_exec(p, call, conn, "RESET MASTER");
-    struct sb q = {0};
-    sb_add(&q, "SET GLOBAL gtid_binlog_state = ");
-    sb_literal(&q, conn, gtid);
+        rc = my_conn_exec(ctx, call, conn, "RESET MASTER");
+    struct tps_buf q = {0};
+    tps_buf_add(&q, "SET GLOBAL gtid_binlog_state = ");
+    my_quote_literal(&q, conn, gtid);
     if (rc == TROVE_OK)
-        rc = my_exec_sb(p, call, conn, &q);
-    q.len = 0;
-    sb_add(&q, "SET GLOBAL gtid_slave_pos = ");
-    sb_literal(&q, conn, gtid);
+        rc = my_conn_exec_buf(ctx, call, conn, &q);
+    tps_buf_free(&q);
+    tps_buf_add(&q, "SET GLOBAL gtid_slave_pos = ");
+    my_quote_literal(&q, conn, gtid);
     if (rc == TROVE_OK)
-        rc = my_exec_sb(p, call, conn, &q);
-    sb_free(&q);
-    my_close(conn);
+        rc = my_conn_exec_buf(ctx, call, conn, &q);
+    tps_buf_free(&q);
+    my_conn_close(conn);
     return rc;
 }
 
 /* Swap the prepared copy in; on a failed start put the old data back. */
-static int swap_datadir(struct my_plugin *p, struct trove_call *call, const char *work, char *old, size_t oldlen)
+static int swap_datadir(struct my_ctx *ctx, struct trove_call *call, const char *work, char *old, size_t oldlen)
 {
     char target[PATH_LEN];
-    snprintf(old, oldlen, "%s.trove-old-%ld", p->s.datadir, (long)time(NULL));
+    snprintf(old, oldlen, "%s.trove-old-%ld", ctx->s.datadir, (long)time(NULL));
     snprintf(target, sizeof(target), "--target-dir=%s/0", work);
-    bool had_old = path_exists(p->s.datadir);
-    if (had_old && rename(p->s.datadir, old) != 0)
-        return p->host->fail(call, TROVE_EINTERNAL, "cannot move %s aside: %s", p->s.datadir, strerror(errno));
+    struct stat st;
+    bool had_old = lstat(ctx->s.datadir, &st) == 0;
+    if (had_old && rename(ctx->s.datadir, old) != 0)
+        return ctx->host->fail(call, TROVE_EINTERNAL, "cannot move %s aside: %s", ctx->s.datadir, strerror(errno));
     if (!had_old)
         old[0] = '\0';
     int rc = TROVE_OK;
-    if (mkdir(p->s.datadir, 0750) != 0)
-        rc = p->host->fail(call, TROVE_EINTERNAL, "mkdir %s: %s", p->s.datadir, strerror(errno));
+    if (mkdir(ctx->s.datadir, 0750) != 0)
+        rc = ctx->host->fail(call, TROVE_EINTERNAL, "mkdir %s: %s", ctx->s.datadir, strerror(errno));
     char datadir_arg[PATH_LEN];
-    snprintf(datadir_arg, sizeof(datadir_arg), "--datadir=%s", p->s.datadir);
+    snprintf(datadir_arg, sizeof(datadir_arg), "--datadir=%s", ctx->s.datadir);
     if (rc == TROVE_OK)
-        rc = run_backup_tool(p, call, "--move-back", target, datadir_arg);
+        rc = run_backup_tool(ctx, call, "--move-back", target, datadir_arg);
     if (rc == TROVE_OK)
-        rc = chown_tree(p, call, p->s.datadir);
+        rc = chown_tree(ctx, call, ctx->s.datadir);
     if (rc == TROVE_OK) {
-        p->host->progress(call, 90, "starting MariaDB on the restored data");
-        rc = server_start(p, call);
+        ctx->host->progress(call, 90, "starting MariaDB on the restored data");
+        rc = my_server_start(ctx, call);
     }
     if (rc != TROVE_OK && *old) {   /* keep the failed copy for a post-mortem, bring the old one back */
         char failed[PATH_LEN];
-        snprintf(failed, sizeof(failed), "%s.trove-failed-%ld", p->s.datadir, (long)time(NULL));
-        server_stop(p, call);
-        if (rename(p->s.datadir, failed) == 0 && rename(old, p->s.datadir) == 0)
+        snprintf(failed, sizeof(failed), "%s.trove-failed-%ld", ctx->s.datadir, (long)time(NULL));
+        my_server_stop(ctx, call);
+        if (rename(ctx->s.datadir, failed) == 0 && rename(old, ctx->s.datadir) == 0)
             old[0] = '\0';
-        p->host->log(TROVE_LOG_WARN, "mysql: restored data did not start; kept it in %s and put the old data back",
-                     failed);
+        ctx->host->log(TROVE_LOG_WARN, "mysql: restored data did not start; kept it in %s and put the old data back",
+                       failed);
     }
     return rc;
 }
 
-static int restore_physical(struct my_plugin *p, struct trove_call *call, const struct trove_restore_request *req)
+/* An ordinary restore leaves a writable standalone; one for a replica stays
+ * read-only until repl_attach makes it follow its source. The role file
+ * carries that over restarts. */
+static int settle_role(struct my_ctx *ctx, struct trove_call *call, bool for_replica)
+{
+    MYSQL *conn = NULL;
+    int rc = my_conn_open(ctx, call, false, &conn);
+    if (rc == TROVE_OK)
+        rc = my_conn_exec(ctx, call, conn, for_replica ? "SET GLOBAL read_only = ON" : "SET GLOBAL read_only = OFF");
+    if (rc == TROVE_OK)
+        rc = my_role_write(ctx, call, for_replica ? "replica" : "standalone", for_replica);
+    my_conn_close(conn);
+    return rc;
+}
+
+static int restore_physical(struct my_ctx *ctx, struct trove_call *call, const struct trove_restore_request *req)
 {
     char parent[PATH_LEN], work[PATH_LEN] = "", old[PATH_LEN] = "";
-    snprintf(parent, sizeof(parent), "%s", p->s.datadir);
+    snprintf(parent, sizeof(parent), "%s", ctx->s.datadir);
     char *dir = dirname(parent);
-    int rc = need_managed(p, call, "physical restore");
+    int rc = my_server_need_managed(ctx, call, "physical restore");
     if (rc == TROVE_OK)
-        rc = server_write_config(p, call);
+        rc = my_server_write_config(ctx, call);
     if (rc == TROVE_OK)
-        rc = make_temp_dir(p, call, dir, ".trove-restore-", work, sizeof(work));
+        rc = make_temp_dir(ctx, call, dir, ".trove-restore-", work, sizeof(work));
     if (rc == TROVE_OK)
-        rc = stage_chain(p, call, req, work);
+        rc = stage_chain(ctx, call, req, work);
     if (rc == TROVE_OK) {
-        p->host->progress(call, 80, "stopping MariaDB");
-        mark_restoring(p, true);
-        rc = server_stop(p, call);
+        ctx->host->progress(call, 80, "stopping MariaDB");
+        my_server_mark_restoring(ctx, true);
+        rc = my_server_stop(ctx, call);
     }
     if (rc == TROVE_OK)
-        rc = swap_datadir(p, call, work, old, sizeof(old));
-    mark_restoring(p, false);
+        rc = swap_datadir(ctx, call, work, old, sizeof(old));
+    my_server_mark_restoring(ctx, false);
     if (rc == TROVE_OK) {
-        const struct trove_restore_piece *last = &req->pieces[req->n_pieces - 1];
-        rc = continue_gtid(p, call, meta_get(last->meta, last->n_meta, "gtid_position"));
+        const struct trove_restore_piece *last = piece(req, req->n_pieces - 1);
+        rc = continue_gtid(ctx, call, tps_kv_get(last->meta, last->n_meta, "gtid_position"));
     }
     if (rc == TROVE_OK)
-        rc = role_write(p, call, "standalone", false);
+        rc = settle_role(ctx, call, MY_FIELD(req, struct trove_restore_request, for_replica, false));
     if (rc == TROVE_OK && *old)
-        remove_tree(old);
+        tps_remove_tree(old);
     if (*work)
-        remove_tree(work);
+        tps_remove_tree(work);
     return rc;
 }
 
 /* Drop the tenant databases so the dump's contents replace them. */
-static int drop_tenant_databases(struct my_plugin *p, struct trove_call *call, MYSQL *conn)
+static int drop_tenant_databases(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn)
 {
     MYSQL_RES *res = NULL;
-    int rc = my_query(p, call, conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA", &res);
+    int rc = my_conn_query(ctx, call, conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA", &res);
     MYSQL_ROW row;
     while (rc == TROVE_OK && res && (row = mysql_fetch_row(res)) != NULL) {
-        if (!row[0] || is_system_database(row[0]))
+        if (!row[0] || my_name_is_system_database(row[0]))
             continue;
-        struct sb q = {0};
-        sb_add(&q, "DROP DATABASE ");
-        sb_ident(&q, row[0]);
-        rc = my_exec_sb(p, call, conn, &q);
-        sb_free(&q);
+        struct tps_buf q = {0};
+        tps_buf_add(&q, "DROP DATABASE ");
+        my_quote_ident(&q, row[0]);
+        rc = my_conn_exec_buf(ctx, call, conn, &q);
+        tps_buf_free(&q);
     }
     if (res)
         mysql_free_result(res);
@@ -394,72 +417,82 @@ static int drop_tenant_databases(struct my_plugin *p, struct trove_call *call, M
 
 /* The dump replaced the grant tables: give the admin account its password back
  * through the connection opened before the import. */
-static int restore_admin(struct my_plugin *p, struct trove_call *call, MYSQL *conn)
+static int restore_admin(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn)
 {
     static const char *const hosts[] = {"localhost", "127.0.0.1", "::1"};
-    int rc = my_exec(p, call, conn, "SET SESSION sql_log_bin = 0");
+    int rc = my_conn_exec(ctx, call, conn, "SET SESSION sql_log_bin = 0");
     for (size_t i = 0; rc == TROVE_OK && i < 3; i++) {
-        struct sb q = {0};
-        sb_add(&q, "CREATE USER IF NOT EXISTS ");
-        sb_account(&q, conn, p->s.admin_user, hosts[i]);
-        rc = my_exec_sb(p, call, conn, &q);
-        q.len = 0;
-        sb_add(&q, "ALTER USER ");
-        sb_account(&q, conn, p->s.admin_user, hosts[i]);
-        sb_identified_by(&q, p->s.admin_password);
-        sb_add(&q, " ACCOUNT UNLOCK");
+        struct tps_buf q = {0};
+        tps_buf_add(&q, "CREATE USER IF NOT EXISTS ");
+        my_quote_account(&q, conn, ctx->s.admin_user, hosts[i]);
+        rc = my_conn_exec_buf(ctx, call, conn, &q);
+        tps_buf_free(&q);
+        tps_buf_add(&q, "ALTER USER ");
+        my_quote_account(&q, conn, ctx->s.admin_user, hosts[i]);
+        my_password_identified_by(&q, ctx->s.admin_password);
+        tps_buf_add(&q, " ACCOUNT UNLOCK");
         if (rc == TROVE_OK)
-            rc = my_exec_sb(p, call, conn, &q);
-        q.len = 0;
-        sb_add(&q, "GRANT ALL PRIVILEGES ON *.* TO ");
-        sb_account(&q, conn, p->s.admin_user, hosts[i]);
-        sb_add(&q, " WITH GRANT OPTION");
+            rc = my_conn_exec_buf(ctx, call, conn, &q);
+        tps_buf_wipe(&q);   /* it held a hash */
+        tps_buf_add(&q, "GRANT ALL PRIVILEGES ON *.* TO ");
+        my_quote_account(&q, conn, ctx->s.admin_user, hosts[i]);
+        tps_buf_add(&q, " WITH GRANT OPTION");
         if (rc == TROVE_OK)
-            rc = my_exec_sb(p, call, conn, &q);
-        sb_wipe(&q);
+            rc = my_conn_exec_buf(ctx, call, conn, &q);
+        tps_buf_wipe(&q);
     }
     if (rc == TROVE_OK)
-        rc = my_exec(p, call, conn, "FLUSH PRIVILEGES");
-    my_exec(p, call, conn, "SET SESSION sql_log_bin = 1");
+        rc = my_conn_exec(ctx, call, conn, "FLUSH PRIVILEGES");
+    my_conn_exec(ctx, call, conn, "SET SESSION sql_log_bin = 1");
     return rc;
 }
 
-static int restore_logical(struct my_plugin *p, struct trove_call *call, const struct trove_restore_piece *pc)
+static int restore_logical(struct my_ctx *ctx, struct trove_call *call, const struct trove_restore_piece *pc)
 {
     char creds[PATH_LEN] = "", a_def[PATH_LEN];
     MYSQL *conn = NULL;
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = client_defaults_file(p, call, creds, sizeof(creds));
+        rc = my_conn_defaults_file(ctx, call, creds, sizeof(creds));
     if (rc == TROVE_OK) {
-        p->host->progress(call, 10, "dropping the current databases");
-        rc = drop_tenant_databases(p, call, conn);
+        ctx->host->progress(call, 10, "dropping the current databases");
+        rc = drop_tenant_databases(ctx, call, conn);
     }
     if (rc == TROVE_OK) {
         snprintf(a_def, sizeof(a_def), "--defaults-file=%s", creds);
-        const char *argv[] = {p->s.client_tool, a_def, "--binary-mode", NULL};
-        struct trove_exec cmd = {.argv = argv, .stdin_source = pc->source};
-        p->host->progress(call, 20, "loading the dump");
-        rc = p->host->exec(call, &cmd);
+        const char *argv[] = {ctx->s.client_tool, a_def, "--binary-mode", NULL};
+        struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .stdin_source = pc->source};
+        ctx->host->progress(call, 20, "loading the dump");
+        rc = ctx->host->exec(call, &cmd);
     }
     if (conn && rc != TROVE_ECANCELLED) {
-        int rc2 = restore_admin(p, call, conn);
+        int rc2 = restore_admin(ctx, call, conn);
         if (rc == TROVE_OK)
             rc = rc2;
     }
     if (*creds)
         unlink(creds);
-    my_close(conn);
+    my_conn_close(conn);
     return rc;
+}
+
+int my_backup_restore_locked(struct my_ctx *ctx, struct trove_call *call, const struct trove_restore_request *req)
+{
+    int rc = check_chain(ctx, call, req);
+    if (rc != TROVE_OK)
+        return rc;
+    if (piece(req, 0)->kind == TROVE_BACKUP_LOGICAL)
+        return restore_logical(ctx, call, piece(req, 0));
+    return restore_physical(ctx, call, req);
 }
 
 int my_backup_restore(void *self, struct trove_call *call, const struct trove_restore_request *req)
 {
-    struct my_plugin *p = self;
-    int rc = check_chain(p, call, req);
-    if (rc != TROVE_OK)
-        return rc;
-    if (req->pieces[0].kind == TROVE_BACKUP_LOGICAL)
-        return restore_logical(p, call, &req->pieces[0]);
-    return restore_physical(p, call, req);
+    struct my_ctx *ctx = self;
+    int lock = my_server_lock(ctx, call);
+    if (lock < 0)
+        return -lock;
+    int rc = my_backup_restore_locked(ctx, call, req);
+    tps_file_unlock(lock);
+    return rc;
 }

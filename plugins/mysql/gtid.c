@@ -89,7 +89,7 @@ static bool gtid_parse(const char *s, struct gtid_set *set, bool *conflict)
     }
 }
 
-bool gtid_valid(const char *s)
+bool my_gtid_valid(const char *s)
 {
     struct gtid_set *set = malloc(sizeof(*set));
     bool conflict;

@@ -1,7 +1,7 @@
 /*
  * names.c - MySQL/MariaDB name rules for users, hosts, databases and
  * passwords, and the list of system objects the API must not touch.
- * Validation only: quoting happens where statements are built (util.c).
+ * Validation only: quoting happens where statements are built (quote.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -63,87 +63,88 @@ static struct utf8_info utf8_scan(const char *s)
 }
 
 /* Rules shared by user and database names. */
-static int check_text_name(struct my_plugin *p, struct trove_call *call, const char *what, const char *name,
+static int check_text_name(struct my_ctx *ctx, struct trove_call *call, const char *what, const char *name,
                            size_t max_chars)
 {
     if (!name || !*name)
-        return p->host->fail(call, TROVE_EINVAL, "%s name must not be empty", what);
+        return ctx->host->fail(call, TROVE_EINVAL, "%s name must not be empty", what);
     struct utf8_info in = utf8_scan(name);
     if (!in.valid)
-        return p->host->fail(call, TROVE_EINVAL, "%s name is not valid UTF-8", what);
+        return ctx->host->fail(call, TROVE_EINVAL, "%s name is not valid UTF-8", what);
     if (in.chars > max_chars)
-        return p->host->fail(call, TROVE_EINVAL, "%s name is %zu characters long; MariaDB allows at most %zu", what,
-                             in.chars, max_chars);
+        return ctx->host->fail(call, TROVE_EINVAL, "%s name is %zu characters long; MariaDB allows at most %zu", what,
+                               in.chars, max_chars);
     if (in.control)
-        return p->host->fail(call, TROVE_EINVAL, "%s name must not contain control characters", what);
+        return ctx->host->fail(call, TROVE_EINVAL, "%s name must not contain control characters", what);
     if (in.supplementary)
-        return p->host->fail(call, TROVE_EINVAL,
-                             "%s name must not contain characters outside the Basic Multilingual Plane "
-                             "(MariaDB stores names as utf8mb3)", what);
+        return ctx->host->fail(call, TROVE_EINVAL,
+                               "%s name must not contain characters outside the Basic Multilingual Plane "
+                               "(MariaDB stores names as utf8mb3)", what);
     size_t len = strlen(name);
     if (name[len - 1] == ' ' || name[0] == ' ')
-        return p->host->fail(call, TROVE_EINVAL, "%s name must not start or end with a space", what);
+        return ctx->host->fail(call, TROVE_EINVAL, "%s name must not start or end with a space", what);
     return TROVE_OK;
 }
 
-int check_user_name(struct my_plugin *p, struct trove_call *call, const char *name)
+int my_name_check_user(struct my_ctx *ctx, struct trove_call *call, const char *name)
 {
-    return check_text_name(p, call, "user", name, USER_NAME_MAX);
+    return check_text_name(ctx, call, "user", name, USER_NAME_MAX);
 }
 
-int check_host(struct my_plugin *p, struct trove_call *call, const char *host)
+int my_name_check_host(struct my_ctx *ctx, struct trove_call *call, const char *host)
 {
     if (!host || !*host)
-        return p->host->fail(call, TROVE_EINVAL, "host must not be empty (use %% for any host)");
+        return ctx->host->fail(call, TROVE_EINVAL, "host must not be empty (use %% for any host)");
     size_t n = strlen(host);
     if (n > HOST_MAX)
-        return p->host->fail(call, TROVE_EINVAL, "host is %zu characters long; MariaDB allows at most %d", n, HOST_MAX);
+        return ctx->host->fail(call, TROVE_EINVAL, "host is %zu characters long; MariaDB allows at most %d", n,
+                               HOST_MAX);
     for (const char *c = host; *c; c++) {
         bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
                   strchr(".-_%:/", *c) != NULL;
         if (!ok)
-            return p->host->fail(call, TROVE_EINVAL,
-                                 "host may contain only letters, digits and . - _ %% : / (a name, an address, "
-                                 "a netmask or a %% pattern)");
+            return ctx->host->fail(call, TROVE_EINVAL,
+                                   "host may contain only letters, digits and . - _ %% : / (a name, an address, "
+                                   "a netmask or a %% pattern)");
     }
     return TROVE_OK;
 }
 
-int check_server_host(struct my_plugin *p, struct trove_call *call, const char *host)
+int my_name_check_source_host(struct my_ctx *ctx, struct trove_call *call, const char *host)
 {
     if (!host || !*host)
-        return p->host->fail(call, TROVE_EINVAL, "source host must not be empty");
+        return ctx->host->fail(call, TROVE_EINVAL, "source host must not be empty");
     if (strlen(host) > HOST_MAX)
-        return p->host->fail(call, TROVE_EINVAL, "source host is too long");
+        return ctx->host->fail(call, TROVE_EINVAL, "source host is too long");
     for (const char *c = host; *c; c++) {
         bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
                   strchr(".-_:", *c) != NULL;
         if (!ok)
-            return p->host->fail(call, TROVE_EINVAL, "source host must be a host name or an IP address");
+            return ctx->host->fail(call, TROVE_EINVAL, "source host must be a host name or an IP address");
     }
     return TROVE_OK;
 }
 
-int check_database_name(struct my_plugin *p, struct trove_call *call, const char *name)
+int my_name_check_database(struct my_ctx *ctx, struct trove_call *call, const char *name)
 {
-    int rc = check_text_name(p, call, "database", name, DATABASE_NAME_MAX);
+    int rc = check_text_name(ctx, call, "database", name, DATABASE_NAME_MAX);
     if (rc != TROVE_OK)
         return rc;
     if (strpbrk(name, "/\\."))
-        return p->host->fail(call, TROVE_EINVAL, "database name must not contain '/', '\\' or '.'");
+        return ctx->host->fail(call, TROVE_EINVAL, "database name must not contain '/', '\\' or '.'");
     if (strncasecmp(name, "#mysql50#", 9) == 0)
-        return p->host->fail(call, TROVE_EINVAL, "database name must not start with #mysql50#");
+        return ctx->host->fail(call, TROVE_EINVAL, "database name must not start with #mysql50#");
     return TROVE_OK;
 }
 
-int check_password(struct my_plugin *p, struct trove_call *call, const char *password)
+int my_name_check_password(struct my_ctx *ctx, struct trove_call *call, const char *password)
 {
     if (!password || !*password)
-        return p->host->fail(call, TROVE_EINVAL, "password must not be empty");
+        return ctx->host->fail(call, TROVE_EINVAL, "password must not be empty");
     if (strlen(password) > PASSWORD_MAX)
-        return p->host->fail(call, TROVE_EINVAL, "password is longer than %d bytes", PASSWORD_MAX);
+        return ctx->host->fail(call, TROVE_EINVAL, "password is longer than %d bytes", PASSWORD_MAX);
     if (!utf8_scan(password).valid)
-        return p->host->fail(call, TROVE_EINVAL, "password is not valid UTF-8");
+        return ctx->host->fail(call, TROVE_EINVAL, "password is not valid UTF-8");
     return TROVE_OK;
 }
 
@@ -188,22 +189,22 @@ static bool in_table(const struct protected_name *table, size_t n, const char *n
 
 /* Also the admin account, and the replication accounts: replication_user
  * alone or followed by '_' and anything (snapshot's <prefix>_<random>). */
-bool is_system_user(const struct my_plugin *p, const char *name)
+bool my_name_is_system_user(const struct my_ctx *ctx, const char *name)
 {
     if (in_table(PROTECTED_USERS, sizeof(PROTECTED_USERS) / sizeof(PROTECTED_USERS[0]), name))
         return true;
-    if (p->s.admin_user && strcmp(name, p->s.admin_user) == 0)
+    if (ctx->s.admin_user && strcmp(name, ctx->s.admin_user) == 0)
         return true;
-    size_t n = strlen(p->s.replication_user);
-    return strncmp(name, p->s.replication_user, n) == 0 && (name[n] == '\0' || name[n] == '_');
+    size_t n = strlen(ctx->s.replication_user);
+    return strncmp(name, ctx->s.replication_user, n) == 0 && (name[n] == '\0' || name[n] == '_');
 }
 
-bool is_system_database(const char *name)
+bool my_name_is_system_database(const char *name)
 {
     return in_table(PROTECTED_DATABASES, sizeof(PROTECTED_DATABASES) / sizeof(PROTECTED_DATABASES[0]), name);
 }
 
-const char *user_host(const struct trove_user *u)
+const char *my_user_host(const struct trove_user *u)
 {
     return u->host ? u->host : "%";
 }

@@ -12,7 +12,7 @@
 
 #define SHA1_LEN 20
 
-bool native_password_hash(const char *password, char out[NATIVE_HASH_LEN + 1])
+bool my_password_hash(const char *password, char out[MY_HASH_LEN + 1])
 {
     static const char hex[] = "0123456789ABCDEF";
     unsigned char once[EVP_MAX_MD_SIZE], twice[EVP_MAX_MD_SIZE];
@@ -25,23 +25,23 @@ bool native_password_hash(const char *password, char out[NATIVE_HASH_LEN + 1])
             out[1 + 2 * i] = hex[twice[i] >> 4];
             out[2 + 2 * i] = hex[twice[i] & 0x0F];
         }
-        out[NATIVE_HASH_LEN] = '\0';
+        out[MY_HASH_LEN] = '\0';
     }
     explicit_bzero(once, sizeof(once));   /* SHA1(password) alone answers the server's challenge */
     explicit_bzero(twice, sizeof(twice));
     return ok;
 }
 
-void sb_identified_by(struct sb *b, const char *password)
+void my_password_identified_by(struct tps_buf *b, const char *password)
 {
-    char hash[NATIVE_HASH_LEN + 1];
-    if (!native_password_hash(password, hash)) {
+    char hash[MY_HASH_LEN + 1];
+    if (!my_password_hash(password, hash)) {
         b->oom = true;   /* libcrypto fails only when it cannot allocate */
         return;
     }
     /* The hash is '*' and hex digits: nothing in it needs escaping. */
-    sb_add(b, " IDENTIFIED BY PASSWORD '");
-    sb_add(b, hash);
-    sb_add(b, "'");
+    tps_buf_add(b, " IDENTIFIED BY PASSWORD '");
+    tps_buf_add(b, hash);
+    tps_buf_add(b, "'");
     explicit_bzero(hash, sizeof(hash));
 }

@@ -1,8 +1,9 @@
 /*
- * replication.c - MariaDB GTID replication: snapshot (a full backup plus a
- * replication account), attach/demote (CHANGE MASTER ... MASTER_USE_GTID =
- * slave_pos), detach, promote (after the relay log is applied), read-only,
- * positions (@@gtid_binlog_pos / @@gtid_current_pos) and waiting for one.
+ * replication.c - MariaDB GTID replication: the replication account
+ * (credentials alone, or with a snapshot: a full backup), attach/demote
+ * (CHANGE MASTER ... MASTER_USE_GTID = slave_pos), detach, promote (after
+ * the relay log is applied), read-only, positions (@@gtid_binlog_pos /
+ * @@gtid_current_pos) and waiting for one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +36,11 @@ static void copy_field(MYSQL_RES *res, MYSQL_ROW row, const char *name, char *ou
         }
 }
 
-static int read_slave_status(struct my_plugin *p, struct trove_call *call, MYSQL *conn, struct slave_status *st)
+static int read_slave_status(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn, struct slave_status *st)
 {
     memset(st, 0, sizeof(*st));
     MYSQL_RES *res = NULL;
-    int rc = my_query(p, call, conn, "SHOW SLAVE STATUS", &res);
+    int rc = my_conn_query(ctx, call, conn, "SHOW SLAVE STATUS", &res);
     MYSQL_ROW row = rc == TROVE_OK && res ? mysql_fetch_row(res) : NULL;
     if (row) {
         st->configured = true;
@@ -63,18 +64,18 @@ static int read_slave_status(struct my_plugin *p, struct trove_call *call, MYSQL
 
 /* Where a replica must get to have every write: for a replica what it has
  * applied (gtid_current_pos), for a primary what it has logged. */
-static int position_of(struct my_plugin *p, struct trove_call *call, MYSQL *conn, bool replica, char *out,
+static int position_of(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn, bool replica, char *out,
                        size_t outlen)
 {
-    return my_scalar(p, call, conn, replica ? "SELECT @@GLOBAL.gtid_current_pos" : "SELECT @@GLOBAL.gtid_binlog_pos",
-                     out, outlen, NULL);
+    return my_conn_scalar(ctx, call, conn, replica ? "SELECT @@GLOBAL.gtid_current_pos" : "SELECT @@GLOBAL.gtid_binlog_pos",
+                          out, outlen, NULL);
 }
 
 /* primary: has replicas reading its binary log, or was promoted. */
-static enum trove_role unreplicated_role(struct my_plugin *p, MYSQL *conn)
+static enum trove_role unreplicated_role(struct my_ctx *ctx, MYSQL *conn)
 {
     char role[32];
-    role_read(p, role, sizeof(role));
+    my_role_read(ctx, role, sizeof(role));
     if (strcmp(role, "primary") == 0)
         return TROVE_ROLE_PRIMARY;
     if (mysql_query(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'") ==
@@ -90,301 +91,375 @@ static enum trove_role unreplicated_role(struct my_plugin *p, MYSQL *conn)
     return TROVE_ROLE_STANDALONE;
 }
 
-void repl_health(struct my_plugin *p, MYSQL *conn, struct trove_health *out)
+void my_repl_health(struct my_ctx *ctx, MYSQL *conn, struct trove_health *out)
 {
     struct slave_status st;
-    if (read_slave_status(p, NULL, conn, &st) != TROVE_OK) {
+    if (read_slave_status(ctx, NULL, conn, &st) != TROVE_OK) {
         out->role = TROVE_ROLE_UNKNOWN;
         return;
     }
-    out->role = st.configured ? TROVE_ROLE_REPLICA : unreplicated_role(p, conn);
+    out->role = st.configured ? TROVE_ROLE_REPLICA : unreplicated_role(ctx, conn);
     out->term = 0;
-    position_of(p, NULL, conn, st.configured, out->position, sizeof(out->position));
+    position_of(ctx, NULL, conn, st.configured, out->position, sizeof(out->position));
 }
 
 /* ------------------------------------------------------------ snapshot */
 
-static int create_replication_account(struct my_plugin *p, struct trove_call *call, MYSQL *conn, char *name,
-                                      size_t namelen, char *password, size_t pwlen)
+/* The replication account: "<replication_user>_<8 random>" at '%', its name
+ * and password kept in state_dir/replication.account (0600) so that every
+ * snapshot and every credentials handshake of this instance hand out the
+ * same account, also from another agent process. */
+struct repl_account {
+    char name[128];
+    char password[REPL_PASSWORD_LEN + 1];
+};
+
+static bool account_ok(struct my_ctx *ctx, const struct repl_account *a)
 {
-    char suffix[9];
-    if (p->host->random_password(suffix, sizeof(suffix)) != TROVE_OK ||
-        p->host->random_password(password, pwlen) != TROVE_OK)
-        return p->host->fail(call, TROVE_EINTERNAL, "cannot generate replication credentials");
-    snprintf(name, namelen, "%s_%s", p->s.replication_user, suffix);
-    struct sb q = {0};
-    sb_add(&q, "CREATE USER ");
-    sb_account(&q, conn, name, "%");
-    sb_identified_by(&q, password);
-    int rc = my_exec_sb(p, call, conn, &q);
-    sb_wipe(&q);
+    size_t n = strlen(ctx->s.replication_user);
+    return !strncmp(a->name, ctx->s.replication_user, n) && a->name[n] == '_' &&
+           tps_name_ok(a->name + n + 1, 8, NULL, false) && strlen(a->name + n + 1) == 8 &&
+           tps_name_ok(a->password, REPL_PASSWORD_LEN, NULL, false) && strlen(a->password) == REPL_PASSWORD_LEN;
+}
+
+/* The kept account, or a new one written to the file. */
+static int account_load(struct my_ctx *ctx, struct trove_call *call, const char *path, struct repl_account *a)
+{
+    char *text = tps_file_read(path, 1024, NULL);
+    bool kept = text && sscanf(text, "%127s %32s", a->name, a->password) == 2 && account_ok(ctx, a);
+    if (text) {
+        explicit_bzero(text, strlen(text));
+        free(text);
+    }
+    if (kept)
+        return TROVE_OK;
+    char suffix[9], line[256];
+    if (ctx->host->random_password(suffix, sizeof(suffix)) != TROVE_OK ||
+        ctx->host->random_password(a->password, sizeof(a->password)) != TROVE_OK)
+        return ctx->host->fail(call, TROVE_EINTERNAL, "cannot generate replication credentials");
+    snprintf(a->name, sizeof(a->name), "%s_%s", ctx->s.replication_user, suffix);
+    int n = snprintf(line, sizeof(line), "%s %s\n", a->name, a->password);
+    int e = tps_file_write_atomic(path, line, (size_t)n, 0600);
+    explicit_bzero(line, sizeof(line));
+    return e == 0 ? TROVE_OK : ctx->host->fail(call, TROVE_EINTERNAL, "cannot write %s: %s", path, strerror(-e));
+}
+
+/* Make the server's account match the kept one: create it (*created), or
+ * give it the kept password again. Only the password's hash travels. */
+static int account_apply(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn, const struct repl_account *a,
+                         bool *created)
+{
+    int e = my_user_exists(ctx, call, conn, a->name, "%");
+    if (e < 0)
+        return -e;
+    *created = e == 0;
+    struct tps_buf q = {0};
+    tps_buf_add(&q, *created ? "CREATE USER " : "ALTER USER ");
+    my_quote_account(&q, conn, a->name, "%");
+    my_password_identified_by(&q, a->password);
+    int rc = my_conn_exec_buf(ctx, call, conn, &q);
+    tps_buf_wipe(&q);
     if (rc != TROVE_OK)
         return rc;
-    sb_add(&q, "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ");
-    sb_account(&q, conn, name, "%");
-    rc = my_exec_sb(p, call, conn, &q);
-    sb_free(&q);
+    tps_buf_add(&q, "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ");
+    my_quote_account(&q, conn, a->name, "%");
+    rc = my_conn_exec_buf(ctx, call, conn, &q);
+    tps_buf_free(&q);
+    return rc;
+}
+
+static int replication_account(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn, struct repl_account *a,
+                               bool *created)
+{
+    char path[MY_PATH_MAX], lock_path[MY_PATH_MAX];
+    tps_path(path, sizeof(path), "%s/replication.account", ctx->state_dir);
+    tps_path(lock_path, sizeof(lock_path), "%s/replication.lock", ctx->state_dir);
+    *created = false;
+    int lock = tps_file_lock(lock_path, true);
+    if (lock < 0)
+        return ctx->host->fail(call, TROVE_EINTERNAL, "cannot lock %s: %s", lock_path, strerror(-lock));
+    int rc = account_load(ctx, call, path, a);
+    if (rc == TROVE_OK)
+        rc = account_apply(ctx, call, conn, a, created);
+    tps_file_unlock(lock);
+    return rc;
+}
+
+static int report_account(struct my_ctx *ctx, struct trove_call *call, const struct repl_account *a)
+{
+    int rc = ctx->host->set_str(call, "user", a->name);
+    return rc == TROVE_OK ? ctx->host->set_str(call, "password", a->password) : rc;
+}
+
+int my_repl_credentials(void *self, struct trove_call *call)
+{
+    struct my_ctx *ctx = self;
+    struct repl_account a = {0};
+    bool created;
+    MYSQL *conn = NULL;
+    int rc = my_conn_open(ctx, call, false, &conn);
+    if (rc == TROVE_OK)
+        rc = replication_account(ctx, call, conn, &a, &created);
+    if (rc == TROVE_OK)
+        rc = report_account(ctx, call, &a);
+    explicit_bzero(&a, sizeof(a));
+    my_conn_close(conn);
     return rc;
 }
 
 int my_repl_snapshot(void *self, struct trove_call *call, const struct trove_backup_request *req)
 {
-    struct my_plugin *p = self;
-    char name[128] = "", password[REPL_PASSWORD_LEN + 1];
+    struct my_ctx *ctx = self;
+    struct repl_account a = {0};
+    bool created = false;
     MYSQL *conn = NULL;
-    int rc = my_connect(p, call, false, &conn);
+    int rc = TROVE_FIELD_OK(req, struct trove_backup_request, sink)
+                 ? my_conn_open(ctx, call, false, &conn)
+                 : ctx->host->fail(call, TROVE_EINVAL, "the backup request is shorter than ABI 2.0's");
     if (rc == TROVE_OK)   /* before the backup, so replicas of this snapshot have the account too */
-        rc = create_replication_account(p, call, conn, name, sizeof(name), password, sizeof(password));
+        rc = replication_account(ctx, call, conn, &a, &created);
     if (rc == TROVE_OK)
-        rc = backup_physical(p, call, req, false);
+        rc = my_backup_physical(ctx, call, req, false);
     if (rc == TROVE_OK)
-        rc = p->host->set_str(call, "user", name);
-    if (rc == TROVE_OK)
-        rc = p->host->set_str(call, "password", password);
-    if (rc != TROVE_OK && *name && conn) {
-        struct sb q = {0};
-        sb_add(&q, "DROP USER IF EXISTS ");
-        sb_account(&q, conn, name, "%");
-        if (!q.oom)
-            mysql_real_query(conn, q.buf, (unsigned long)q.len);
-        sb_free(&q);
+        rc = report_account(ctx, call, &a);
+    if (rc != TROVE_OK && created) {   /* an account this call made goes again; the file makes it anew */
+        struct tps_buf q = {0};
+        tps_buf_add(&q, "DROP USER IF EXISTS ");
+        my_quote_account(&q, conn, a.name, "%");
+        if (tps_buf_str(&q))
+            mysql_real_query(conn, q.data, (unsigned long)q.len);
+        tps_buf_free(&q);
     }
-    explicit_bzero(password, sizeof(password));
-    my_close(conn);
+    explicit_bzero(&a, sizeof(a));
+    my_conn_close(conn);
     return rc;
 }
 
 /* ------------------------------------------------------------ attach */
 
-static int check_source(struct my_plugin *p, struct trove_call *call, const struct trove_replication_source *src)
+static int check_source(struct my_ctx *ctx, struct trove_call *call, const struct trove_replication_source *src)
 {
     if (!src)
-        return p->host->fail(call, TROVE_EINVAL, "a replication source is required");
-    int rc = check_server_host(p, call, src->host);
+        return ctx->host->fail(call, TROVE_EINVAL, "a replication source is required");
+    if (!TROVE_FIELD_OK(src, struct trove_replication_source, n_meta))
+        return ctx->host->fail(call, TROVE_EINVAL, "the replication source is shorter than ABI 2.0's");
+    int rc = my_name_check_source_host(ctx, call, src->host);
     if (rc == TROVE_OK && (src->port < 1 || src->port > 65535))
-        rc = p->host->fail(call, TROVE_EINVAL, "source port must be 1..65535");
+        rc = ctx->host->fail(call, TROVE_EINVAL, "source port must be 1..65535");
     if (rc == TROVE_OK)
-        rc = check_user_name(p, call, src->user);
+        rc = my_name_check_user(ctx, call, src->user);
     if (rc == TROVE_OK)
-        rc = check_password(p, call, src->password);
+        rc = my_name_check_password(ctx, call, src->password);
     return rc;
-}
-
-static const char *meta_value(const struct trove_replication_source *src, const char *key)
-{
-    for (size_t i = 0; i < src->n_meta; i++)
-        if (src->meta[i].key && strcmp(src->meta[i].key, key) == 0)
-            return src->meta[i].value;
-    return NULL;
 }
 
 /* MASTER_PASSWORD must reach the server in clear: the replica logs in to its
  * source with it. CHANGE MASTER is never binary-logged; the session also keeps
  * it out of the general and slow logs (the server still stores the password
  * in master.info, see docs/plugins/mysql.md). */
-static int change_master(struct my_plugin *p, struct trove_call *call, MYSQL *conn,
+static int change_master(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn,
                          const struct trove_replication_source *src)
 {
-    int rc = my_exec(p, call, conn, "SET SESSION sql_log_off = ON, SESSION log_slow_query = OFF");
+    int rc = my_conn_exec(ctx, call, conn, "SET SESSION sql_log_off = ON, SESSION log_slow_query = OFF");
     if (rc != TROVE_OK)
         return rc;
-    struct sb q = {0};
-    sb_add(&q, "CHANGE MASTER TO MASTER_HOST = ");
-    sb_literal(&q, conn, src->host);
-    sb_addf(&q, ", MASTER_PORT = %d, MASTER_USER = ", src->port);
-    sb_literal(&q, conn, src->user);
-    sb_add(&q, ", MASTER_PASSWORD = ");
-    sb_literal(&q, conn, src->password);
-    sb_add(&q, ", MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 5");
-    rc = my_exec_sb(p, call, conn, &q);
-    sb_wipe(&q);
+    struct tps_buf q = {0};
+    tps_buf_add(&q, "CHANGE MASTER TO MASTER_HOST = ");
+    my_quote_literal(&q, conn, src->host);
+    tps_buf_addf(&q, ", MASTER_PORT = %d, MASTER_USER = ", src->port);
+    my_quote_literal(&q, conn, src->user);
+    tps_buf_add(&q, ", MASTER_PASSWORD = ");
+    my_quote_literal(&q, conn, src->password);
+    tps_buf_add(&q, ", MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 5");
+    rc = my_conn_exec_buf(ctx, call, conn, &q);
+    tps_buf_wipe(&q);
     static const char logs_back[] = "SET SESSION sql_log_off = DEFAULT, SESSION log_slow_query = DEFAULT";
     if (rc == TROVE_OK)
-        return my_exec(p, call, conn, logs_back);
+        return my_conn_exec(ctx, call, conn, logs_back);
     if (mysql_query(conn, logs_back) != 0)   /* keep CHANGE MASTER's error */
-        p->host->log(TROVE_LOG_WARN, "mysql: %s: %s", logs_back, mysql_error(conn));
+        ctx->host->log(TROVE_LOG_WARN, "mysql: %s: %s", logs_back, mysql_error(conn));
     return rc;
 }
 
 /* Until both threads run; a connection or apply error fails the call. */
-static int wait_replicating(struct my_plugin *p, struct trove_call *call, MYSQL *conn)
+static int wait_replicating(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn)
 {
-    uint64_t start = mono_ms();
+    uint64_t start = tps_now_ms();
     struct slave_status st;
     for (;;) {
-        int rc = read_slave_status(p, call, conn, &st);
+        int rc = read_slave_status(ctx, call, conn, &st);
         if (rc != TROVE_OK)
             return rc;
         if (!strcmp(st.io_running, "Yes") && !strcmp(st.sql_running, "Yes"))
             return TROVE_OK;
         if (strcmp(st.sql_errno, "0") != 0 && *st.sql_errno)
-            return p->host->fail(call, TROVE_EDATASTORE, "replication stopped applying: error %s: %s", st.sql_errno,
-                                 st.sql_error);
+            return ctx->host->fail(call, TROVE_EDATASTORE, "replication stopped applying: error %s: %s", st.sql_errno,
+                                   st.sql_error);
         bool io_failed = *st.io_errno && strcmp(st.io_errno, "0") != 0;
-        if (io_failed && (strcmp(st.io_running, "No") == 0 || mono_ms() - start > 3000))
-            return p->host->fail(call, TROVE_EDATASTORE, "replica cannot read from its source: error %s: %s",
-                                 st.io_errno, st.io_error);
-        if (mono_ms() - start > ATTACH_WAIT_MS)
-            return p->host->fail(call, TROVE_ETIMEOUT, "replication did not start within %d s (io: %s, sql: %s)",
-                                 ATTACH_WAIT_MS / 1000, st.io_running, st.sql_running);
-        if (p->host->cancelled(call))
-            return p->host->fail(call, TROVE_ECANCELLED, "cancelled");
-        sleep_ms(100);
+        if (io_failed && (strcmp(st.io_running, "No") == 0 || tps_now_ms() - start > 3000))
+            return ctx->host->fail(call, TROVE_EDATASTORE, "replica cannot read from its source: error %s: %s",
+                                   st.io_errno, st.io_error);
+        if (tps_now_ms() - start > ATTACH_WAIT_MS)
+            return ctx->host->fail(call, TROVE_ETIMEOUT, "replication did not start within %d s (io: %s, sql: %s)",
+                                   ATTACH_WAIT_MS / 1000, st.io_running, st.sql_running);
+        if (ctx->host->cancelled(call))
+            return ctx->host->fail(call, TROVE_ECANCELLED, "cancelled");
+        tps_sleep_ms(100);
     }
 }
 
 /* Follow src from gtid_slave_pos; start_pos, when given, replaces it first. */
-static int follow(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const struct trove_replication_source *src,
+static int follow(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn, const struct trove_replication_source *src,
                   const char *start_pos)
 {
-    int rc = my_exec(p, call, conn, "STOP SLAVE");
+    int rc = my_conn_exec(ctx, call, conn, "STOP SLAVE");
     if (rc == TROVE_OK)
-        rc = my_exec(p, call, conn, "RESET SLAVE ALL");
+        rc = my_conn_exec(ctx, call, conn, "RESET SLAVE ALL");
     if (rc == TROVE_OK && start_pos) {
-        struct sb q = {0};
-        sb_add(&q, "SET GLOBAL gtid_slave_pos = ");
-        sb_literal(&q, conn, start_pos);
-        rc = my_exec_sb(p, call, conn, &q);
-        sb_free(&q);
+        struct tps_buf q = {0};
+        tps_buf_add(&q, "SET GLOBAL gtid_slave_pos = ");
+        my_quote_literal(&q, conn, start_pos);
+        rc = my_conn_exec_buf(ctx, call, conn, &q);
+        tps_buf_free(&q);
     }
     if (rc == TROVE_OK)
-        rc = change_master(p, call, conn, src);
+        rc = change_master(ctx, call, conn, src);
     if (rc == TROVE_OK)
-        rc = my_exec(p, call, conn, "SET GLOBAL read_only = ON");
+        rc = my_conn_exec(ctx, call, conn, "SET GLOBAL read_only = ON");
     if (rc == TROVE_OK)
-        rc = role_write(p, call, "replica", true);
+        rc = my_role_write(ctx, call, "replica", true);
     if (rc == TROVE_OK)
-        rc = my_exec(p, call, conn, "START SLAVE");
+        rc = my_conn_exec(ctx, call, conn, "START SLAVE");
     if (rc == TROVE_OK)
-        rc = wait_replicating(p, call, conn);
+        rc = wait_replicating(ctx, call, conn);
     return rc;
 }
 
 /* A failed attach leaves a standalone, writable server (best effort: the
  * call keeps the attach's error). */
-static void unfollow(struct my_plugin *p, struct trove_call *call, MYSQL *conn)
+static void unfollow(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn)
 {
     static const char *const undo[] = {"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"};
     for (size_t i = 0; i < 3; i++)
         if (mysql_query(conn, undo[i]) != 0)
-            p->host->log(TROVE_LOG_WARN, "mysql: undoing a failed attach: %s: %s", undo[i], mysql_error(conn));
-    if (role_write(p, call, "standalone", false) != TROVE_OK)
-        p->host->log(TROVE_LOG_WARN, "mysql: cannot rewrite %s", p->s.role_file);
+            ctx->host->log(TROVE_LOG_WARN, "mysql: undoing a failed attach: %s: %s", undo[i], mysql_error(conn));
+    if (my_role_write(ctx, call, "standalone", false) != TROVE_OK)
+        ctx->host->log(TROVE_LOG_WARN, "mysql: cannot rewrite %s", ctx->role_file);
 }
 
 int my_repl_attach(void *self, struct trove_call *call, const struct trove_replication_source *src)
 {
-    struct my_plugin *p = self;
+    struct my_ctx *ctx = self;
     MYSQL *conn = NULL;
-    int rc = check_source(p, call, src);
-    const char *pos = rc == TROVE_OK ? meta_value(src, "gtid_position") : NULL;
-    if (pos && !gtid_valid(pos))
-        rc = p->host->fail(call, TROVE_EINVAL, "the snapshot's gtid_position \"%s\" is not a GTID list", pos);
+    int rc = check_source(ctx, call, src);
+    const char *pos = rc == TROVE_OK ? tps_kv_get(src->meta, src->n_meta, "gtid_position") : NULL;
+    if (pos && !my_gtid_valid(pos))
+        rc = ctx->host->fail(call, TROVE_EINVAL, "the snapshot's gtid_position \"%s\" is not a GTID list", pos);
     if (rc == TROVE_OK)
-        rc = my_connect(p, call, false, &conn);
-    if (rc == TROVE_OK && (rc = follow(p, call, conn, src, pos)) != TROVE_OK)
-        unfollow(p, call, conn);
-    my_close(conn);
+        rc = my_conn_open(ctx, call, false, &conn);
+    if (rc == TROVE_OK && (rc = follow(ctx, call, conn, src, pos)) != TROVE_OK)
+        unfollow(ctx, call, conn);
+    my_conn_close(conn);
     return rc;
 }
 
 /* ------------------------------------------------------------ detach / promote */
 
-static int become_writable(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const char *role)
+static int become_writable(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn, const char *role)
 {
-    int rc = my_exec(p, call, conn, "STOP SLAVE");
+    int rc = my_conn_exec(ctx, call, conn, "STOP SLAVE");
     if (rc == TROVE_OK)
-        rc = my_exec(p, call, conn, "RESET SLAVE ALL");
+        rc = my_conn_exec(ctx, call, conn, "RESET SLAVE ALL");
     if (rc == TROVE_OK)
-        rc = my_exec(p, call, conn, "SET GLOBAL read_only = OFF");
+        rc = my_conn_exec(ctx, call, conn, "SET GLOBAL read_only = OFF");
     if (rc == TROVE_OK)
-        rc = role_write(p, call, role, false);
+        rc = my_role_write(ctx, call, role, false);
     return rc;
 }
 
 int my_repl_detach(void *self, struct trove_call *call)
 {
-    struct my_plugin *p = self;
+    struct my_ctx *ctx = self;
     MYSQL *conn = NULL;
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = become_writable(p, call, conn, "standalone");
-    my_close(conn);
+        rc = become_writable(ctx, call, conn, "standalone");
+    my_conn_close(conn);
     return rc;
 }
 
 /* Stop receiving, then wait until everything received has been applied. */
-static int drain_relay_log(struct my_plugin *p, struct trove_call *call, MYSQL *conn)
+static int drain_relay_log(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn)
 {
     struct slave_status st;
-    int rc = my_exec(p, call, conn, "STOP SLAVE IO_THREAD");
+    int rc = my_conn_exec(ctx, call, conn, "STOP SLAVE IO_THREAD");
     if (rc == TROVE_OK)
-        rc = read_slave_status(p, call, conn, &st);
+        rc = read_slave_status(ctx, call, conn, &st);
     if (rc != TROVE_OK || !*st.gtid_io_pos)
         return rc;
     if (strcmp(st.sql_running, "Yes") != 0)
-        return p->host->fail(call, TROVE_ECONFLICT, "cannot promote: the replica is not applying (%s%s%s); "
-                             "received transactions would be lost", st.sql_running, *st.sql_error ? ": " : "",
-                             st.sql_error);
-    struct sb q = {0};
-    sb_add(&q, "SELECT MASTER_GTID_WAIT(");
-    sb_literal(&q, conn, st.gtid_io_pos);
-    sb_addf(&q, ", %d)", PROMOTE_WAIT_S);
+        return ctx->host->fail(call, TROVE_ECONFLICT, "cannot promote: the replica is not applying (%s%s%s); "
+                               "received transactions would be lost", st.sql_running, *st.sql_error ? ": " : "",
+                               st.sql_error);
+    struct tps_buf q = {0};
+    tps_buf_add(&q, "SELECT MASTER_GTID_WAIT(");
+    my_quote_literal(&q, conn, st.gtid_io_pos);
+    tps_buf_addf(&q, ", %d)", PROMOTE_WAIT_S);
     char v[16];
-    rc = q.oom ? my_oom(p, call) : my_scalar(p, call, conn, q.buf, v, sizeof(v), NULL);
-    sb_free(&q);
+    rc = !tps_buf_str(&q) ? my_fail_oom(ctx, call) : my_conn_scalar(ctx, call, conn, q.data, v, sizeof(v), NULL);
+    tps_buf_free(&q);
     if (rc == TROVE_OK && strcmp(v, "0") != 0)
-        rc = p->host->fail(call, TROVE_ETIMEOUT, "the relay log was not applied within %d s", PROMOTE_WAIT_S);
+        rc = ctx->host->fail(call, TROVE_ETIMEOUT, "the relay log was not applied within %d s", PROMOTE_WAIT_S);
     return rc;
 }
 
 int my_repl_promote(void *self, struct trove_call *call)
 {
-    struct my_plugin *p = self;
+    struct my_ctx *ctx = self;
     MYSQL *conn = NULL;
     struct slave_status st;
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = read_slave_status(p, call, conn, &st);
+        rc = read_slave_status(ctx, call, conn, &st);
     if (rc == TROVE_OK && st.configured)
-        rc = drain_relay_log(p, call, conn);
+        rc = drain_relay_log(ctx, call, conn);
     if (rc == TROVE_OK)
-        rc = become_writable(p, call, conn, "primary");
-    my_close(conn);
+        rc = become_writable(ctx, call, conn, "primary");
+    my_conn_close(conn);
     return rc;
 }
 
 int my_repl_demote(void *self, struct trove_call *call, const struct trove_replication_source *src)
 {
-    struct my_plugin *p = self;
+    struct my_ctx *ctx = self;
     MYSQL *conn = NULL;
     char pos[TROVE_POSITION_MAX];
-    int rc = check_source(p, call, src);
+    int rc = check_source(ctx, call, src);
     if (rc == TROVE_OK)
-        rc = my_connect(p, call, false, &conn);
+        rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)   /* no new writes from here on */
-        rc = my_exec(p, call, conn, "SET GLOBAL read_only = ON");
+        rc = my_conn_exec(ctx, call, conn, "SET GLOBAL read_only = ON");
     /* A former primary's history is in its binary log: continue from all of it. */
     if (rc == TROVE_OK)
-        rc = my_scalar(p, call, conn, "SELECT @@GLOBAL.gtid_current_pos", pos, sizeof(pos), NULL);
+        rc = my_conn_scalar(ctx, call, conn, "SELECT @@GLOBAL.gtid_current_pos", pos, sizeof(pos), NULL);
     if (rc == TROVE_OK)
-        rc = follow(p, call, conn, src, pos);
-    my_close(conn);
+        rc = follow(ctx, call, conn, src, pos);
+    my_conn_close(conn);
     return rc;
 }
 
 int my_repl_set_read_only(void *self, struct trove_call *call, bool read_only)
 {
-    struct my_plugin *p = self;
+    struct my_ctx *ctx = self;
     MYSQL *conn = NULL;
     char role[32];
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = my_exec(p, call, conn, read_only ? "SET GLOBAL read_only = ON" : "SET GLOBAL read_only = OFF");
-    role_read(p, role, sizeof(role));
+        rc = my_conn_exec(ctx, call, conn, read_only ? "SET GLOBAL read_only = ON" : "SET GLOBAL read_only = OFF");
+    my_role_read(ctx, role, sizeof(role));
     if (rc == TROVE_OK)
-        rc = role_write(p, call, *role ? role : "standalone", read_only);
-    my_close(conn);
+        rc = my_role_write(ctx, call, *role ? role : "standalone", read_only);
+    my_conn_close(conn);
     return rc;
 }
 
@@ -392,104 +467,104 @@ int my_repl_set_read_only(void *self, struct trove_call *call, bool read_only)
 
 int my_repl_position(void *self, struct trove_call *call)
 {
-    struct my_plugin *p = self;
+    struct my_ctx *ctx = self;
     MYSQL *conn = NULL;
     struct slave_status st;
     char pos[TROVE_POSITION_MAX];
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = read_slave_status(p, call, conn, &st);
+        rc = read_slave_status(ctx, call, conn, &st);
     if (rc == TROVE_OK)
-        rc = position_of(p, call, conn, st.configured, pos, sizeof(pos));
+        rc = position_of(ctx, call, conn, st.configured, pos, sizeof(pos));
     if (rc == TROVE_OK)
-        rc = p->host->set_str(call, "position", pos);
-    my_close(conn);
+        rc = ctx->host->set_str(call, "position", pos);
+    my_conn_close(conn);
     return rc;
 }
 
 /* A server that does not replicate reaches a position only by its own writes. */
-static int wait_own_position(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const char *position,
+static int wait_own_position(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn, const char *position,
                              uint32_t timeout_ms)
 {
-    uint64_t deadline = mono_ms() + timeout_ms;
+    uint64_t deadline = tps_now_ms() + timeout_ms;
     char pos[TROVE_POSITION_MAX];
     for (;;) {
         enum trove_order order;
-        int rc = position_of(p, call, conn, false, pos, sizeof(pos));
+        int rc = position_of(ctx, call, conn, false, pos, sizeof(pos));
         if (rc != TROVE_OK)
             return rc;
-        if (my_repl_compare(p, pos, position, &order) == TROVE_OK &&
+        if (my_repl_compare(ctx, pos, position, &order) == TROVE_OK &&
             (order == TROVE_ORDER_EQUAL || order == TROVE_ORDER_AFTER))
             return TROVE_OK;
-        if (mono_ms() >= deadline)
-            return p->host->fail(call, TROVE_ETIMEOUT, "position %s not reached within %u ms (at %s)", position,
-                                 timeout_ms, pos);
-        sleep_ms(100);
+        if (tps_now_ms() >= deadline)
+            return ctx->host->fail(call, TROVE_ETIMEOUT, "position %s not reached within %u ms (at %s)", position,
+                                   timeout_ms, pos);
+        tps_sleep_ms(100);
     }
 }
 
 int my_repl_wait(void *self, struct trove_call *call, const char *position, uint32_t timeout_ms)
 {
-    struct my_plugin *p = self;
-    if (!position || !gtid_valid(position))
-        return p->host->fail(call, TROVE_EINVAL, "\"%s\" is not a GTID position (domain-server-seq,...)",
-                             position ? position : "");
+    struct my_ctx *ctx = self;
+    if (!position || !my_gtid_valid(position))
+        return ctx->host->fail(call, TROVE_EINVAL, "\"%s\" is not a GTID position (domain-server-seq,...)",
+                               position ? position : "");
     MYSQL *conn = NULL;
     struct slave_status st;
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = read_slave_status(p, call, conn, &st);
+        rc = read_slave_status(ctx, call, conn, &st);
     if (rc == TROVE_OK && !st.configured)
-        rc = wait_own_position(p, call, conn, position, timeout_ms);
+        rc = wait_own_position(ctx, call, conn, position, timeout_ms);
     else if (rc == TROVE_OK) {
-        struct sb q = {0};
+        struct tps_buf q = {0};
         char v[16];
         bool null;
-        sb_add(&q, "SELECT MASTER_GTID_WAIT(");
-        sb_literal(&q, conn, position);
-        sb_addf(&q, ", %u.%03u)", timeout_ms / 1000, timeout_ms % 1000);
-        rc = q.oom ? my_oom(p, call) : my_scalar(p, call, conn, q.buf, v, sizeof(v), &null);
-        sb_free(&q);
+        tps_buf_add(&q, "SELECT MASTER_GTID_WAIT(");
+        my_quote_literal(&q, conn, position);
+        tps_buf_addf(&q, ", %u.%03u)", timeout_ms / 1000, timeout_ms % 1000);
+        rc = !tps_buf_str(&q) ? my_fail_oom(ctx, call) : my_conn_scalar(ctx, call, conn, q.data, v, sizeof(v), &null);
+        tps_buf_free(&q);
         if (rc == TROVE_OK && (null || strcmp(v, "0") != 0))
-            rc = p->host->fail(call, TROVE_ETIMEOUT, "position %s not applied within %u ms", position, timeout_ms);
+            rc = ctx->host->fail(call, TROVE_ETIMEOUT, "position %s not applied within %u ms", position, timeout_ms);
     }
-    my_close(conn);
+    my_conn_close(conn);
     return rc;
 }
 
 int my_repl_status(void *self, struct trove_call *call)
 {
-    struct my_plugin *p = self;
+    struct my_ctx *ctx = self;
     MYSQL *conn = NULL;
     struct slave_status st;
     char pos[TROVE_POSITION_MAX];
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = read_slave_status(p, call, conn, &st);
+        rc = read_slave_status(ctx, call, conn, &st);
     if (rc == TROVE_OK)
-        rc = position_of(p, call, conn, st.configured, pos, sizeof(pos));
+        rc = position_of(ctx, call, conn, st.configured, pos, sizeof(pos));
     if (rc != TROVE_OK) {
-        my_close(conn);
+        my_conn_close(conn);
         return rc;
     }
-    enum trove_role role = st.configured ? TROVE_ROLE_REPLICA : unreplicated_role(p, conn);
+    enum trove_role role = st.configured ? TROVE_ROLE_REPLICA : unreplicated_role(ctx, conn);
     static const char *const names[] = {"unknown", "standalone", "primary", "replica"};
-    p->host->set_str(call, "role", names[role]);
-    p->host->set_str(call, "position", pos);
+    ctx->host->set_str(call, "role", names[role]);
+    ctx->host->set_str(call, "position", pos);
     if (st.configured) {
         int64_t port = 0, lag = -1;
-        parse_i64(st.port, &port);
-        parse_i64(st.lag, &lag);   /* NULL (not applying) stays -1 */
-        p->host->set_str(call, "source_host", st.host);
-        p->host->set_int(call, "source_port", port);
-        p->host->set_int(call, "lag_seconds", lag);
-        p->host->set_str(call, "io_state", st.io_running);
-        p->host->set_str(call, "apply_state", st.sql_running);
-        p->host->set_str(call, "io_detail", st.io_state);
-        p->host->set_str(call, "apply_detail", st.sql_state);
+        tps_parse_int(st.port, 0, 65535, &port);
+        tps_parse_int(st.lag, 0, INT64_MAX, &lag);   /* NULL (not applying) stays -1 */
+        ctx->host->set_str(call, "source_host", st.host);
+        ctx->host->set_int(call, "source_port", port);
+        ctx->host->set_int(call, "lag_seconds", lag);
+        ctx->host->set_str(call, "io_state", st.io_running);
+        ctx->host->set_str(call, "apply_state", st.sql_running);
+        ctx->host->set_str(call, "io_detail", st.io_state);
+        ctx->host->set_str(call, "apply_detail", st.sql_state);
         if (*st.io_error || *st.sql_error)
-            p->host->set_str(call, "last_error", *st.sql_error ? st.sql_error : st.io_error);
+            ctx->host->set_str(call, "last_error", *st.sql_error ? st.sql_error : st.io_error);
     }
-    my_close(conn);
+    my_conn_close(conn);
     return TROVE_OK;
 }

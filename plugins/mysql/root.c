@@ -11,41 +11,41 @@
 
 #define ROOT_PASSWORD_LEN 24
 
-static int root_hosts(struct my_plugin *p, struct trove_call *call, MYSQL *conn, MYSQL_RES **res)
+static int root_hosts(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn, MYSQL_RES **res)
 {
-    return my_query(p, call, conn, "SELECT Host FROM mysql.user WHERE User = 'root' AND is_role = 'N'", res);
+    return my_conn_query(ctx, call, conn, "SELECT Host FROM mysql.user WHERE User = 'root' AND is_role = 'N'", res);
 }
 
-static int refuse_if_admin_is_root(struct my_plugin *p, struct trove_call *call)
+static int refuse_if_admin_is_root(struct my_ctx *ctx, struct trove_call *call)
 {
-    if (strcmp(p->s.admin_user, "root") == 0)
-        return p->host->fail(call, TROVE_ECONFLICT,
-                             "the plugin's admin account is root itself (admin_user = root); "
-                             "root cannot be enabled or disabled through the API");
+    if (strcmp(ctx->s.admin_user, "root") == 0)
+        return ctx->host->fail(call, TROVE_ECONFLICT,
+                               "the plugin's admin account is root itself (admin_user = root); "
+                               "root cannot be enabled or disabled through the API");
     return TROVE_OK;
 }
 
 /* An account the server did not load (root@<hostname> under
  * skip-name-resolve) cannot be altered; it cannot log in either, and it must
  * not come back with an empty password if name resolution is turned on. */
-static int drop_unloaded_root(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const char *host)
+static int drop_unloaded_root(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn, const char *host)
 {
-    struct sb q = {0};
-    sb_add(&q, "DELETE FROM mysql.global_priv WHERE User = 'root' AND Host = ");
-    sb_literal(&q, conn, host);
-    int rc = my_exec_sb(p, call, conn, &q);
-    sb_free(&q);
+    struct tps_buf q = {0};
+    tps_buf_add(&q, "DELETE FROM mysql.global_priv WHERE User = 'root' AND Host = ");
+    my_quote_literal(&q, conn, host);
+    int rc = my_conn_exec_buf(ctx, call, conn, &q);
+    tps_buf_free(&q);
     if (rc == TROVE_OK)
-        p->host->log(TROVE_LOG_INFO, "mysql: removed the unusable account root@%s", host);
+        ctx->host->log(TROVE_LOG_INFO, "mysql: removed the unusable account root@%s", host);
     return rc;
 }
 
 /* ALTER USER 'root'@host IDENTIFIED BY PASSWORD hash ACCOUNT {UN}LOCK for every root account. */
-static int set_root_accounts(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const char *password,
+static int set_root_accounts(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn, const char *password,
                              bool lock, bool *has_any_host)
 {
     MYSQL_RES *res = NULL;
-    int rc = root_hosts(p, call, conn, &res);
+    int rc = root_hosts(ctx, call, conn, &res);
     MYSQL_ROW row;
     *has_any_host = false;
     while (rc == TROVE_OK && res && (row = mysql_fetch_row(res)) != NULL) {
@@ -53,107 +53,107 @@ static int set_root_accounts(struct my_plugin *p, struct trove_call *call, MYSQL
             continue;
         if (strcmp(row[0], "%") == 0)
             *has_any_host = true;
-        struct sb q = {0};
-        sb_add(&q, "ALTER USER ");
-        sb_account(&q, conn, "root", row[0]);
-        sb_identified_by(&q, password);
-        sb_add(&q, lock ? " ACCOUNT LOCK" : " ACCOUNT UNLOCK");
-        if (q.oom)
-            rc = my_oom(p, call);
-        else if (mysql_real_query(conn, q.buf, (unsigned long)q.len) != 0)
-            rc = mysql_errno(conn) == ER_CANNOT_USER ? drop_unloaded_root(p, call, conn, row[0])
-                                                     : my_fail_conn(p, call, conn, "ALTER USER root");
-        sb_wipe(&q);
+        struct tps_buf q = {0};
+        tps_buf_add(&q, "ALTER USER ");
+        my_quote_account(&q, conn, "root", row[0]);
+        my_password_identified_by(&q, password);
+        tps_buf_add(&q, lock ? " ACCOUNT LOCK" : " ACCOUNT UNLOCK");
+        if (!tps_buf_str(&q))
+            rc = my_fail_oom(ctx, call);
+        else if (mysql_real_query(conn, q.data, (unsigned long)q.len) != 0)
+            rc = mysql_errno(conn) == ER_CANNOT_USER ? drop_unloaded_root(ctx, call, conn, row[0])
+                                                     : my_conn_fail(ctx, call, conn, "ALTER USER root");
+        tps_buf_wipe(&q);
     }
     if (res)
         mysql_free_result(res);
     return rc;
 }
 
-int root_enable_on(struct my_plugin *p, struct trove_call *call, MYSQL *conn, const char *password, bool report)
+int my_root_enable_on(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn, const char *password, bool report)
 {
     char generated[ROOT_PASSWORD_LEN + 1];
-    int rc = refuse_if_admin_is_root(p, call);
+    int rc = refuse_if_admin_is_root(ctx, call);
     if (rc != TROVE_OK)
         return rc;
     if (!password) {
-        if (p->host->random_password(generated, sizeof(generated)) != TROVE_OK)
-            return p->host->fail(call, TROVE_EINTERNAL, "cannot generate a root password");
+        if (ctx->host->random_password(generated, sizeof(generated)) != TROVE_OK)
+            return ctx->host->fail(call, TROVE_EINTERNAL, "cannot generate a root password");
         password = generated;
-    } else if ((rc = check_password(p, call, password)) != TROVE_OK) {
+    } else if ((rc = my_name_check_password(ctx, call, password)) != TROVE_OK) {
         return rc;
     }
     bool has_any;
-    rc = set_root_accounts(p, call, conn, password, false, &has_any);
+    rc = set_root_accounts(ctx, call, conn, password, false, &has_any);
     if (rc == TROVE_OK && !has_any) {
-        struct sb q = {0};
-        sb_add(&q, "CREATE USER 'root'@'%'");
-        sb_identified_by(&q, password);
-        rc = my_exec_sb(p, call, conn, &q);
-        sb_wipe(&q);
+        struct tps_buf q = {0};
+        tps_buf_add(&q, "CREATE USER 'root'@'%'");
+        my_password_identified_by(&q, password);
+        rc = my_conn_exec_buf(ctx, call, conn, &q);
+        tps_buf_wipe(&q);
     }
     if (rc == TROVE_OK)
-        rc = my_exec(p, call, conn, "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION");
+        rc = my_conn_exec(ctx, call, conn, "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION");
     if (rc == TROVE_OK && report)
-        rc = p->host->set_str(call, "name", "root");
+        rc = ctx->host->set_str(call, "name", "root");
     if (rc == TROVE_OK && report)
-        rc = p->host->set_str(call, "password", password);
+        rc = ctx->host->set_str(call, "password", password);
     explicit_bzero(generated, sizeof(generated));
     return rc;
 }
 
-int root_disable_on(struct my_plugin *p, struct trove_call *call, MYSQL *conn)
+int my_root_disable_on(struct my_ctx *ctx, struct trove_call *call, MYSQL *conn)
 {
     char scrambled[ROOT_PASSWORD_LEN + 1];
-    int rc = refuse_if_admin_is_root(p, call);
+    int rc = refuse_if_admin_is_root(ctx, call);
     if (rc != TROVE_OK)
         return rc;
-    if (p->host->random_password(scrambled, sizeof(scrambled)) != TROVE_OK)
-        return p->host->fail(call, TROVE_EINTERNAL, "cannot generate a password");
-    rc = my_exec(p, call, conn, "DROP USER IF EXISTS 'root'@'%'");
+    if (ctx->host->random_password(scrambled, sizeof(scrambled)) != TROVE_OK)
+        return ctx->host->fail(call, TROVE_EINTERNAL, "cannot generate a password");
+    rc = my_conn_exec(ctx, call, conn, "DROP USER IF EXISTS 'root'@'%'");
     bool has_any;
     if (rc == TROVE_OK)
-        rc = set_root_accounts(p, call, conn, scrambled, true, &has_any);
+        rc = set_root_accounts(ctx, call, conn, scrambled, true, &has_any);
     explicit_bzero(scrambled, sizeof(scrambled));
     return rc;
 }
 
 int my_root_enable(void *self, struct trove_call *call, const char *password)
 {
-    struct my_plugin *p = self;
+    struct my_ctx *ctx = self;
     MYSQL *conn = NULL;
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = root_enable_on(p, call, conn, password, true);
-    my_close(conn);
+        rc = my_root_enable_on(ctx, call, conn, password, true);
+    my_conn_close(conn);
     return rc;
 }
 
 int my_root_disable(void *self, struct trove_call *call)
 {
-    struct my_plugin *p = self;
+    struct my_ctx *ctx = self;
     MYSQL *conn = NULL;
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = root_disable_on(p, call, conn);
-    my_close(conn);
+        rc = my_root_disable_on(ctx, call, conn);
+    my_conn_close(conn);
     return rc;
 }
 
 int my_root_show(void *self, struct trove_call *call)
 {
-    struct my_plugin *p = self;
+    struct my_ctx *ctx = self;
     MYSQL *conn = NULL;
     char v[32];
     bool null;
-    int rc = my_connect(p, call, false, &conn);
+    int rc = my_conn_open(ctx, call, false, &conn);
     if (rc == TROVE_OK)
-        rc = my_scalar(p, call, conn,
-                       "SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'root' "
-                       "AND IFNULL(JSON_VALUE(Priv, '$.account_locked'), 0) = 0",
-                       v, sizeof(v), &null);
+        rc = my_conn_scalar(ctx, call, conn,
+                            "SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'root' "
+                            "AND IFNULL(JSON_VALUE(Priv, '$.account_locked'), 0) = 0",
+                            v, sizeof(v), &null);
     if (rc == TROVE_OK)
-        rc = p->host->set_bool(call, "enabled", !null && strcmp(v, "0") != 0);
-    my_close(conn);
+        rc = ctx->host->set_bool(call, "enabled", !null && strcmp(v, "0") != 0);
+    my_conn_close(conn);
     return rc;
 }

@@ -52,7 +52,7 @@ static const char SETTINGS_SQL[] =
 static int emit_row(struct pg *pg, struct trove_call *call, PGresult *r, int i)
 {
     const char *type = PQgetvalue(r, i, 1);
-    struct trove_param p = {.name = PQgetvalue(r, i, 0), .type = TROVE_PARAM_STRING};
+    struct trove_param p = {.size = sizeof(p), .name = PQgetvalue(r, i, 0), .type = TROVE_PARAM_STRING};
     char *enums = NULL;
     const char **allowed = NULL;
     p.dynamic = strcmp(PQgetvalue(r, i, 6), "postmaster") != 0;
@@ -106,7 +106,7 @@ static int emit_described(struct pg *pg, struct trove_call *call, char *line)
     }
     if (n < 7 || !offered(f[0], f[1]))
         return TROVE_OK;
-    struct trove_param p = {.name = f[0], .type = TROVE_PARAM_STRING, .default_value = f[4], .description = f[7]};
+    struct trove_param p = {.size = sizeof(p), .name = f[0], .type = TROVE_PARAM_STRING, .default_value = f[4], .description = f[7]};
     p.dynamic = strcmp(f[1], "postmaster") != 0;
     if (strcmp(f[3], "BOOLEAN") == 0) {
         p.type = TROVE_PARAM_BOOLEAN;

@@ -145,7 +145,7 @@ int pg_database_list(void *self, struct trove_call *call)
     for (int i = 0; r && rc == TROVE_OK && i < PQntuples(r); i++) {
         if (pg_is_protected(pg, PG_DATABASE, PQgetvalue(r, i, 0)))
             continue;
-        struct trove_database d = {.name = PQgetvalue(r, i, 0),
+        struct trove_database d = {.size = sizeof(d), .name = PQgetvalue(r, i, 0),
                                    .character_set = PQgetvalue(r, i, 1),
                                    .collation = PQgetvalue(r, i, 2),
                                    .owner = PQgetvalue(r, i, 3)};

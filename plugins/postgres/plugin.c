@@ -145,9 +145,11 @@ static int finish_settings(struct pg *pg, char *err, size_t errlen)
     return TROVE_OK;
 }
 
-static int pg_open(const struct trove_host *host, const struct trove_kv *settings, size_t n_settings, void **self,
-                   char *err, size_t errlen)
+static int pg_open(const struct trove_host *host, const struct trove_open_request *req, void **self, char *err,
+                   size_t errlen)
 {
+    const struct trove_kv *settings = req->settings;
+    size_t n_settings = req->n_settings;
     struct pg *pg = calloc(1, sizeof(*pg));
     if (!pg) {
         snprintf(err, errlen, "out of memory");

@@ -25,7 +25,7 @@ int pg_require_datadir(struct pg *pg, struct trove_call *call)
 int pg_exec(struct pg *pg, struct trove_call *call, const char *const *argv, const char *const *env,
             struct trove_source *in, struct trove_sink *out)
 {
-    struct trove_exec cmd = {.argv = argv, .env = env, .cwd = "/", .run_as = pg->os_user,
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .env = env, .cwd = "/", .run_as = pg->os_user,
                              .stdin_source = in, .stdout_sink = out};
     return pg->h->exec(call, &cmd);
 }
@@ -46,7 +46,7 @@ int pg_tool(struct pg *pg, struct trove_call *call, const char *const *argv, con
     args[0] = prog;
     for (size_t i = 1; i < n; i++)
         args[i] = argv[i];
-    struct trove_exec cmd = {.argv = args, .env = env, .cwd = "/", .run_as = pg->os_user,
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = args, .env = env, .cwd = "/", .run_as = pg->os_user,
                              .output = output, .output_size = output_size};
     int rc = pg->h->exec(call, &cmd);
     free(args);
@@ -132,7 +132,7 @@ int pg_remove_tree(struct pg *pg, struct trove_call *call, const char *path)
     if (access(path, F_OK) != 0)
         return TROVE_OK;
     const char *argv[] = {"rm", "-rf", "--", path, NULL};
-    struct trove_exec cmd = {.argv = argv, .cwd = "/"};
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .cwd = "/"};
     return pg->h->exec(call, &cmd);
 }
 
@@ -272,7 +272,6 @@ int pg_status(void *self, struct trove_call *call, struct trove_health *out)
 {
     struct pg *pg = self;
     (void)call;
-    memset(out, 0, sizeof(*out));
     char port[16];
     snprintf(port, sizeof(port), "%d", pg->port);
     const char *keys[] = {"host", "port", "user", "password", "dbname", "sslmode", "gssencmode",

@@ -260,7 +260,7 @@ static int emit_access_rows(struct pg *pg, struct trove_call *call, PGresult *r)
             if (!PQgetisnull(r, j, 1) && !pg_is_protected(pg, PG_DATABASE, PQgetvalue(r, j, 1)))
                 dbs[k++] = PQgetvalue(r, j, 1);
         if (!pg_is_protected(pg, PG_ROLE, name)) {
-            struct trove_user u = {.name = name, .databases = dbs, .n_databases = k};
+            struct trove_user u = {.size = sizeof(u), .name = name, .databases = dbs, .n_databases = k};
             rc = pg->h->emit_user(call, &u);
         }
         i = j;
@@ -332,7 +332,7 @@ int pg_user_access(void *self, struct trove_call *call, const struct trove_user 
         const char *db = PQgetvalue(r, i, 1);
         if (PQgetisnull(r, i, 1) || pg_is_protected(pg, PG_DATABASE, db))
             continue;
-        struct trove_database d = {.name = db};
+        struct trove_database d = {.size = sizeof(d), .name = db};
         rc = pg->h->emit_database(call, &d);
     }
     PQclear(r);

@@ -24,6 +24,44 @@
 #define EOF_MARK_LEN 40
 #define CRC_LEN 8
 
+/* Redis's CRC-64 (Jones: reflected, init 0, no final xor), the RDB
+ * trailer, computed slice-by-8. */
+struct rd_crc64 {
+    uint64_t t[8][256];
+};
+
+static void crc64_init(struct rd_crc64 *crc)
+{
+    const uint64_t poly = UINT64_C(0x95ac9329ac4bc9b5);
+    for (int n = 0; n < 256; n++) {
+        uint64_t c = (uint64_t)n;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? poly ^ (c >> 1) : c >> 1;
+        crc->t[0][n] = c;
+    }
+    for (int n = 0; n < 256; n++)
+        for (int k = 1; k < 8; k++)
+            crc->t[k][n] = (crc->t[k - 1][n] >> 8) ^ crc->t[0][crc->t[k - 1][n] & 0xff];
+}
+
+static uint64_t crc64_update(const struct rd_crc64 *crc, uint64_t v, const unsigned char *p, size_t len)
+{
+    while (len >= 8) {
+        uint64_t w = 0;
+        for (int i = 7; i >= 0; i--)
+            w = (w << 8) | p[i];
+        v ^= w;
+        v = crc->t[7][v & 0xff] ^ crc->t[6][(v >> 8) & 0xff] ^ crc->t[5][(v >> 16) & 0xff] ^
+            crc->t[4][(v >> 24) & 0xff] ^ crc->t[3][(v >> 32) & 0xff] ^ crc->t[2][(v >> 40) & 0xff] ^
+            crc->t[1][(v >> 48) & 0xff] ^ crc->t[0][v >> 56];
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        v = crc->t[0][(v ^ *p++) & 0xff] ^ (v >> 8);
+    return v;
+}
+
 /* An RDB stream being checked: header, CRC-64, trailer held back. */
 struct rdb_check {
     struct rd_crc64 *crc;
@@ -37,10 +75,10 @@ static void check_bytes(struct rdb_check *k, const unsigned char *p, size_t n)
 {
     while (k->header_len < sizeof(k->header) && n > 0 && k->size == k->header_len) {
         k->header[k->header_len++] = *p;
-        k->v = rd_crc64_update(k->crc, k->v, p, 1);
+        k->v = crc64_update(k->crc, k->v, p, 1);
         p++, n--, k->size++;
     }
-    k->v = rd_crc64_update(k->crc, k->v, p, n);
+    k->v = crc64_update(k->crc, k->v, p, n);
     k->size += n;
 }
 
@@ -64,7 +102,7 @@ struct fetch {
     struct rd_conn conn;
     struct trove_sink *sink;
     struct rdb_check check;
-    int64_t last_data_ms;
+    uint64_t last_data_ms;
     uint64_t last_report;
 };
 
@@ -79,11 +117,11 @@ static int wait_readable(struct fetch *f)
             return 1;
         if (r < 0 && errno != EINTR)
             return RD_FAIL(ctx, f->conn.call, TROVE_EINTERNAL, "poll: %s", strerror(errno));
-        if (ctx->h->cancelled(f->conn.call))
+        if (ctx->host->cancelled(f->conn.call))
             return RD_FAIL(ctx, f->conn.call, TROVE_ECANCELLED, "backup cancelled");
-        if (rd_now_ms() - f->last_data_ms > (int64_t)ctx->sync_timeout_s * 1000)
-            return RD_FAIL(ctx, f->conn.call, TROVE_ETIMEOUT, "redis sent nothing for %d s during the snapshot",
-                           ctx->sync_timeout_s);
+        if (tps_now_ms() - f->last_data_ms > (uint64_t)ctx->s.sync_timeout * 1000)
+            return RD_FAIL(ctx, f->conn.call, TROVE_ETIMEOUT, "redis sent nothing for %lld s during the snapshot",
+                           (long long)ctx->s.sync_timeout);
     }
 }
 
@@ -98,7 +136,7 @@ static int read_some(struct fetch *f, void *buf, size_t cap, size_t *got)
     if (n <= 0)
         return RD_FAIL(f->conn.ctx, f->conn.call, TROVE_EDATASTORE, "redis closed the connection during the "
                        "snapshot%s%s", n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
-    f->last_data_ms = rd_now_ms();
+    f->last_data_ms = tps_now_ms();
     *got = (size_t)n;
     return TROVE_OK;
 }
@@ -136,12 +174,12 @@ static int emit(struct fetch *f, const unsigned char *p, size_t n, bool check)
         return TROVE_OK;
     if (check)
         check_bytes(&f->check, p, n);
-    int rc = f->conn.ctx->h->sink_write(f->sink, p, n);
+    int rc = f->conn.ctx->host->sink_write(f->sink, p, n);
     if (rc != TROVE_OK)
         return RD_FAIL(f->conn.ctx, f->conn.call, rc, "writing the backup failed");
     if (f->check.size - f->last_report >= 64u << 20) {
         f->last_report = f->check.size;
-        f->conn.ctx->h->progress(f->conn.call, -1, "%" PRIu64 " MB received", f->check.size >> 20);
+        f->conn.ctx->host->progress(f->conn.call, -1, "%" PRIu64 " MB received", f->check.size >> 20);
     }
     return TROVE_OK;
 }
@@ -225,7 +263,7 @@ static int handshake(struct fetch *f, char *replid, size_t idlen, char *offset, 
 
 static int put_meta(struct rd_ctx *ctx, struct trove_call *call, const char *key, const char *value)
 {
-    return ctx->h->put(call, "meta", key, value);
+    return ctx->host->put(call, "meta", key, value);
 }
 
 static int record(struct fetch *f, const char *replid, const char *offset, const char *crc_hex)
@@ -236,7 +274,7 @@ static int record(struct fetch *f, const char *replid, const char *offset, const
     snprintf(size, sizeof(size), "%" PRIu64, f->check.size + CRC_LEN);
     snprintf(pos, sizeof(pos), "%s:%s", replid, offset);
     snprintf(rdbv, sizeof(rdbv), "%.4s", (const char *)f->check.header + 5);
-    rd_info_field(&f->conn, "server", "redis_version", version, sizeof(version));
+    rd_info_get(&f->conn, "server", "redis_version", version, sizeof(version));
     int rc = put_meta(ctx, call, "format", "rdb");
     rc = rc ? rc : put_meta(ctx, call, "rdb_version", rdbv);
     rc = rc ? rc : put_meta(ctx, call, "redis_version", version);
@@ -250,22 +288,22 @@ static int record(struct fetch *f, const char *replid, const char *offset, const
 
 int rd_rdb_fetch(struct rd_ctx *ctx, struct trove_call *call, struct trove_sink *sink)
 {
-    struct fetch f = {.sink = sink, .last_data_ms = rd_now_ms()};
+    struct fetch f = {.sink = sink, .last_data_ms = tps_now_ms()};
     struct rd_crc64 *crc = malloc(sizeof(*crc));
     char replid[64], offset[32], mark[EOF_MARK_LEN], crc_hex[17];
     unsigned char tail[CRC_LEN];
     long long len = 0;
-    int rc = crc ? rd_connect(ctx, call, &f.conn) : RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory");
+    int rc = crc ? rd_conn_open(ctx, call, &f.conn) : RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory");
     if (rc != TROVE_OK)
         goto out;
-    rd_crc64_init(crc);
+    crc64_init(crc);
     f.check.crc = crc;
     /* rdb-only (Redis 7): the server ends the connection after the RDB. */
-    if ((rc = rd_cmd_ok(&f.conn, "REPLCONF", "capa", "eof", "capa", "psync2", NULL)) != TROVE_OK)
+    if ((rc = rd_conn_cmd_ok(&f.conn, "REPLCONF", "capa", "eof", "capa", "psync2", NULL)) != TROVE_OK)
         goto out;
-    if (rd_cmd_ok(&f.conn, "REPLCONF", "rdb-only", "1", NULL) != TROVE_OK)
-        ctx->h->log(TROVE_LOG_INFO, "redis: REPLCONF rdb-only not supported; reading the RDB only");
-    ctx->h->progress(call, -1, "waiting for redis to produce the RDB");
+    if (rd_conn_cmd_ok(&f.conn, "REPLCONF", "rdb-only", "1", NULL) != TROVE_OK)
+        ctx->host->log(TROVE_LOG_INFO, "redis: REPLCONF rdb-only not supported; reading the RDB only");
+    ctx->host->progress(call, -1, "waiting for redis to produce the RDB");
     if ((rc = handshake(&f, replid, sizeof(replid), offset, sizeof(offset), &len, mark)) != TROVE_OK ||
         (rc = stream_payload(&f, len, mark, tail)) != TROVE_OK)
         goto out;
@@ -277,7 +315,7 @@ int rd_rdb_fetch(struct rd_ctx *ctx, struct trove_call *call, struct trove_sink 
     if ((rc = emit(&f, tail, CRC_LEN, false)) == TROVE_OK)
         rc = record(&f, replid, offset, crc_hex);
 out:
-    rd_disconnect(&f.conn);
+    rd_conn_close(&f.conn);
     free(crc);
     return rc;
 }
@@ -285,10 +323,10 @@ out:
 int rd_backup_create(void *self, struct trove_call *call, const struct trove_backup_request *req)
 {
     struct rd_ctx *ctx = self;
-    if (req->kind != TROVE_BACKUP_FULL)
+    if (RD_FIELD(req, struct trove_backup_request, kind, -1) != TROVE_BACKUP_FULL)
         return RD_FAIL(ctx, call, TROVE_ENOTSUP, "Redis backups are full RDB snapshots only (no incremental or "
                        "logical backups)");
-    return rd_rdb_fetch(ctx, call, req->sink);
+    return rd_rdb_fetch(ctx, call, RD_FIELD(req, struct trove_backup_request, sink, NULL));
 }
 
 /* ------------------------------------------------------------ restore */
@@ -317,9 +355,9 @@ static int receive(struct rd_ctx *ctx, struct trove_call *call, struct trove_sou
     if (rc == TROVE_OK && fd < 0)
         rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot create %s: %s", path, strerror(errno));
     if (rc == TROVE_OK)
-        rd_crc64_init(k.crc);
+        crc64_init(k.crc);
     for (size_t got = 1; rc == TROVE_OK && got > 0;) {
-        if ((rc = ctx->h->source_read(src, buf + held, CHUNK, &got)) != TROVE_OK) {
+        if ((rc = ctx->host->source_read(src, buf + held, CHUNK, &got)) != TROVE_OK) {
             rc = RD_FAIL(ctx, call, rc, "reading the backup failed");
             break;
         }
@@ -347,19 +385,29 @@ static int receive(struct rd_ctx *ctx, struct trove_call *call, struct trove_sou
     return rc;
 }
 
-static int check_request(struct rd_ctx *ctx, struct trove_call *call, const struct trove_restore_request *req)
+/* The one piece of a restore: a full RDB backup, or NULL after fail(). */
+static const struct trove_restore_piece *check_request(struct rd_ctx *ctx, struct trove_call *call,
+                                                       const struct trove_restore_request *req)
 {
-    int rc = rd_require_managed(ctx, call, "restore");
-    if (rc != TROVE_OK)
-        return rc;
-    if (strlen(ctx->dir) + strlen(ctx->dbfilename) > 3800)
-        return RD_FAIL(ctx, call, TROVE_EINVAL, "dir and dbfilename are too long");
-    if (req->n_pieces != 1 || req->pieces[0].kind != TROVE_BACKUP_FULL)
-        return RD_FAIL(ctx, call, TROVE_EINVAL, "a Redis restore takes exactly one full RDB backup");
-    for (size_t i = 0; i < req->pieces[0].n_meta; i++)
-        if (!strcmp(req->pieces[0].meta[i].key, "format") && strcmp(req->pieces[0].meta[i].value, "rdb") != 0)
-            return RD_FAIL(ctx, call, TROVE_EINVAL, "backup %s is not an RDB snapshot", req->pieces[0].id);
-    return TROVE_OK;
+    if (rd_require_managed(ctx, call, "restore") != TROVE_OK)
+        return NULL;
+    if (strlen(ctx->s.dir) + strlen(ctx->s.dbfilename) > 3800)
+        return RD_FAIL(ctx, call, TROVE_EINVAL, "dir and dbfilename are too long"), NULL;
+    const struct trove_restore_piece *pieces = RD_FIELD(req, struct trove_restore_request, pieces, NULL);
+    size_t n = pieces ? RD_FIELD(req, struct trove_restore_request, n_pieces, 0) : 0;
+    const struct trove_restore_piece *pc =
+        n ? TROVE_AT(struct trove_restore_piece, pieces, RD_FIELD(req, struct trove_restore_request, piece_size, 0), 0)
+          : NULL;
+    if (n != 1 || RD_FIELD(pc, struct trove_restore_piece, kind, -1) != TROVE_BACKUP_FULL ||
+        !RD_FIELD(pc, struct trove_restore_piece, source, NULL))
+        return RD_FAIL(ctx, call, TROVE_EINVAL, "a Redis restore takes exactly one full RDB backup"), NULL;
+    const struct trove_kv *meta = RD_FIELD(pc, struct trove_restore_piece, meta, NULL);
+    size_t n_meta = meta ? RD_FIELD(pc, struct trove_restore_piece, n_meta, 0) : 0;
+    const char *format = tps_kv_get(meta, n_meta, "format");
+    if (format && strcmp(format, "rdb") != 0)
+        return RD_FAIL(ctx, call, TROVE_EINVAL, "backup %s is not an RDB snapshot",
+                       RD_FIELD(pc, struct trove_restore_piece, id, "(unnamed)")), NULL;
+    return pc;
 }
 
 /* Whether AOF is on, and its directory, from the server or the config file. */
@@ -368,13 +416,13 @@ static void aof_settings(struct rd_ctx *ctx, struct trove_call *call, bool *aof,
     struct rd_conn conn = {0};
     char v[16] = "no";
     snprintf(dirname, len, "appendonlydir");
-    if (rd_connect_timeout(ctx, call, &conn, ctx->connect_timeout_ms, false) == TROVE_OK) {
+    if (rd_conn_open_timeout(ctx, call, &conn, (int)ctx->s.connect_timeout_ms, false) == TROVE_OK) {
         rd_config_get(&conn, "appendonly", v, sizeof(v));
         rd_config_get(&conn, "appenddirname", dirname, len);
-        rd_disconnect(&conn);
+        rd_conn_close(&conn);
     } else {
-        rd_config_file_get(ctx->config_file, "appendonly", v, sizeof(v));
-        rd_config_file_get(ctx->config_file, "appenddirname", dirname, len);
+        rd_config_file_get(ctx->s.config_file, "appendonly", v, sizeof(v));
+        rd_config_file_get(ctx->s.config_file, "appenddirname", dirname, len);
     }
     *aof = strcmp(v, "yes") == 0;
 }
@@ -383,8 +431,8 @@ static void aof_settings(struct rd_ctx *ctx, struct trove_call *call, bool *aof,
 static int move_aof_aside(struct rd_ctx *ctx, struct trove_call *call, const char *dirname, char *aside, size_t len)
 {
     char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", ctx->dir, dirname);
-    snprintf(aside, len, "%s/%s.before-restore-%ld", ctx->dir, dirname, (long)time(NULL));
+    snprintf(path, sizeof(path), "%s/%s", ctx->s.dir, dirname);
+    snprintf(aside, len, "%s/%s.before-restore-%ld", ctx->s.dir, dirname, (long)time(NULL));
     if (rename(path, aside) != 0 && errno != ENOENT)
         return RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot move %s aside: %s", path, strerror(errno));
     return TROVE_OK;
@@ -394,43 +442,56 @@ static int move_aof_aside(struct rd_ctx *ctx, struct trove_call *call, const cha
 static int rebuild_aof(struct rd_ctx *ctx, struct trove_call *call)
 {
     struct rd_conn conn = {0};
-    int rc = rd_connect(ctx, call, &conn);
+    int rc = rd_conn_open(ctx, call, &conn);
     if (rc == TROVE_OK)
-        rc = rd_cmd_ok(&conn, "CONFIG", "SET", "appendonly", "yes", NULL);
-    int64_t deadline = rd_now_ms() + (int64_t)ctx->start_timeout_s * 1000;
+        rc = rd_conn_cmd_ok(&conn, "CONFIG", "SET", "appendonly", "yes", NULL);
+    uint64_t deadline = tps_now_ms() + (uint64_t)ctx->s.start_timeout * 1000;
     for (char a[16] = "1", b[16] = "1"; rc == TROVE_OK && (strcmp(a, "0") || strcmp(b, "0"));) {
-        if (rd_now_ms() > deadline)
+        if (tps_now_ms() > deadline)
             rc = RD_FAIL(ctx, call, TROVE_ETIMEOUT, "AOF rewrite after restore did not finish");
-        else if ((rc = rd_info_field(&conn, "persistence", "aof_rewrite_in_progress", a, sizeof(a))) == TROVE_OK &&
-                 (rc = rd_info_field(&conn, "persistence", "aof_rewrite_scheduled", b, sizeof(b))) == TROVE_OK)
-            rd_msleep(50);
+        else if ((rc = rd_info_get(&conn, "persistence", "aof_rewrite_in_progress", a, sizeof(a))) == TROVE_OK &&
+                 (rc = rd_info_get(&conn, "persistence", "aof_rewrite_scheduled", b, sizeof(b))) == TROVE_OK)
+            tps_sleep_ms(50);
     }
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
-static void remove_tree(struct rd_ctx *ctx, struct trove_call *call, const char *path)
+static void remove_tree(struct rd_ctx *ctx, const char *path)
 {
-    const char *argv[] = {"rm", "-rf", "--", path, NULL};
-    struct trove_exec cmd = {.argv = argv, .timeout_ms = 600000};
-    if (ctx->h->exec(call, &cmd) != TROVE_OK)
-        ctx->h->log(TROVE_LOG_WARN, "redis: could not remove %s after the restore", path);
+    int e = tps_remove_tree(path);
+    if (e != 0)
+        ctx->host->log(TROVE_LOG_WARN, "redis: could not remove %s after the restore: %s", path, strerror(-e));
 }
 
 static int report_keys(struct rd_ctx *ctx, struct trove_call *call)
 {
     struct rd_conn conn = {0};
     redisReply *r = NULL;
-    int rc = rd_connect(ctx, call, &conn);
+    int rc = rd_conn_open(ctx, call, &conn);
     if (rc == TROVE_OK)
-        rc = rd_cmd(&conn, &r, "INFO", "keyspace", NULL);
+        rc = rd_conn_cmd(&conn, &r, "INFO", "keyspace", NULL);
     long long keys = 0;
     for (const char *p = r && r->str ? strstr(r->str, "keys=") : NULL; p; p = strstr(p + 5, "keys="))
         keys += strtoll(p + 5, NULL, 10);
     if (rc == TROVE_OK)
-        rc = ctx->h->set_int(call, "keys", keys);
+        rc = ctx->host->set_int(call, "keys", keys);
     freeReplyObject(r);
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
+    return rc;
+}
+
+/* A restore for a replica: repl_attach comes next, and writes before it
+ * would be lost to the full sync, so the server refuses them until then. */
+static int hold_for_replica(struct rd_ctx *ctx, struct trove_call *call)
+{
+    struct rd_conn conn = {0};
+    int rc = rd_conn_open(ctx, call, &conn);
+    if (rc == TROVE_OK)
+        rc = rd_repl_primary_read_only(&conn, true);
+    if (rc == TROVE_OK)
+        rc = rd_config_rewrite(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
@@ -438,31 +499,40 @@ int rd_restore_install(struct rd_ctx *ctx, struct trove_call *call, const struct
 {
     char tmp[4200], target[4096], aofdir[256], aside[4096] = "";
     bool aof = false;
-    int rc = check_request(ctx, call, req);
+    const struct trove_restore_piece *piece = check_request(ctx, call, req);
+    if (!piece)
+        return TROVE_EINVAL;
+    snprintf(target, sizeof(target), "%s/%s", ctx->s.dir, ctx->s.dbfilename);
+    snprintf(tmp, sizeof(tmp), "%s.restore", target);
+    ctx->host->progress(call, 5, "receiving the RDB");
+    int rc = receive(ctx, call, piece->source, tmp);
     if (rc != TROVE_OK)
         return rc;
-    snprintf(target, sizeof(target), "%s/%s", ctx->dir, ctx->dbfilename);
-    snprintf(tmp, sizeof(tmp), "%s.restore", target);
-    ctx->h->progress(call, 5, "receiving the RDB");
-    if ((rc = receive(ctx, call, req->pieces[0].source, tmp)) != TROVE_OK)
-        return rc;
     aof_settings(ctx, call, &aof, aofdir, sizeof(aofdir));
-    ctx->h->progress(call, 50, "stopping redis-server");
+    ctx->host->progress(call, 50, "stopping redis-server");
     if ((rc = rd_server_stop(ctx, call, RD_SHUTDOWN_NOSAVE)) == TROVE_OK && aof)
         rc = move_aof_aside(ctx, call, aofdir, aside, sizeof(aside));
     if (rc == TROVE_OK && rename(tmp, target) != 0)
         rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot install %s: %s", target, strerror(errno));
     static const char *const aof_off[] = {"--appendonly", "no", NULL};
-    ctx->h->progress(call, 60, "starting redis-server on the restored data");
+    ctx->host->progress(call, 60, "starting redis-server on the restored data");
     if (rc == TROVE_OK)
         rc = rd_server_start(ctx, call, aof ? aof_off : NULL);
     if (rc == TROVE_OK && aof && (rc = rebuild_aof(ctx, call)) == TROVE_OK && aside[0])
-        remove_tree(ctx, call, aside);
+        remove_tree(ctx, aside);
     unlink(tmp);
+    if (rc == TROVE_OK && RD_FIELD(req, struct trove_restore_request, for_replica, false))
+        rc = hold_for_replica(ctx, call);
     return rc == TROVE_OK ? report_keys(ctx, call) : rc;
 }
 
 int rd_backup_restore(void *self, struct trove_call *call, const struct trove_restore_request *req)
 {
-    return rd_restore_install(self, call, req);
+    struct rd_ctx *ctx = self;
+    int lock = rd_server_lock(ctx, call);
+    if (lock < 0)
+        return TROVE_EINTERNAL;
+    int rc = rd_restore_install(ctx, call, req);
+    tps_file_unlock(lock);
+    return rc;
 }

@@ -3,8 +3,8 @@
  * validation, apply (live ones with one atomic CONFIG SET + CONFIG REWRITE,
  * restart ones written into the plugin-owned config file and reported
  * pending), reset to defaults, and show. The pending restart values live in
- * "<config_file>.pending" until the next start, and are written back into
- * the config file after every CONFIG REWRITE (which would overwrite them).
+ * the state directory ("pending") until the next start, and are written back
+ * into the config file after every CONFIG REWRITE (which would overwrite them).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "redis_plugin.h"
@@ -24,15 +25,15 @@ static const char *const loglevels[] = {"debug", "verbose", "notice", "warning"}
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define INT(nm, lo, hi, dyn, un, def, desc) \
-    {.name = nm, .type = TROVE_PARAM_INTEGER, .min = lo, .max = hi, .dynamic = dyn, .unit = un, \
+    {.size = sizeof(struct trove_param), .name = nm, .type = TROVE_PARAM_INTEGER, .min = lo, .max = hi, .dynamic = dyn, .unit = un, \
      .default_value = def, .description = desc}
 #define BOOL(nm, dyn, def, desc) \
-    {.name = nm, .type = TROVE_PARAM_BOOLEAN, .dynamic = dyn, .default_value = def, .description = desc}
+    {.size = sizeof(struct trove_param), .name = nm, .type = TROVE_PARAM_BOOLEAN, .dynamic = dyn, .default_value = def, .description = desc}
 #define ENUM(nm, list, def, desc) \
-    {.name = nm, .type = TROVE_PARAM_ENUM, .allowed = list, .n_allowed = N(list), .dynamic = true, \
+    {.size = sizeof(struct trove_param), .name = nm, .type = TROVE_PARAM_ENUM, .allowed = list, .n_allowed = N(list), .dynamic = true, \
      .default_value = def, .description = desc}
 #define STR(nm, def, desc) \
-    {.name = nm, .type = TROVE_PARAM_STRING, .dynamic = true, .default_value = def, .description = desc}
+    {.size = sizeof(struct trove_param), .name = nm, .type = TROVE_PARAM_STRING, .dynamic = true, .default_value = def, .description = desc}
 
 /* Ranges are Redis 7.0's own (src/config.c). Not offered: replica-read-only
  * and min-replicas-to-write (the replication slots own them), paths, ports
@@ -107,7 +108,7 @@ int rd_config_schema(void *self, struct trove_call *call)
 {
     struct rd_ctx *ctx = self;
     for (size_t i = 0; i < N(schema); i++) {
-        int rc = ctx->h->emit_param(call, &schema[i]);
+        int rc = ctx->host->emit_param(call, &schema[i]);
         if (rc != TROVE_OK)
             return rc;
     }
@@ -117,11 +118,11 @@ int rd_config_schema(void *self, struct trove_call *call)
 /* The value as CONFIG SET and the config file take it ("yes"/"no", lower case). */
 static int redis_value(const struct trove_param *p, const char *in, char *out, size_t len)
 {
-    const char *b;
+    bool b;
     if (p->type == TROVE_PARAM_BOOLEAN) {
-        if (rd_to_redis_bool(in, &b) != 0)
+        if (!tps_parse_bool(in, &b))
             return -1;
-        snprintf(out, len, "%s", b);
+        snprintf(out, len, "%s", b ? "yes" : "no");
         return 0;
     }
     if (strlen(in) >= len)
@@ -178,13 +179,13 @@ static void check_value(const struct trove_kv *kv, char *msg, size_t len)
     const struct trove_param *p = find_param(kv->key);
     const char *v = kv->value ? kv->value : "";
     const char *why = NULL;
-    const char *b;
+    bool b;
     if (!p)
         why = "is not a parameter this plugin manages";
     else if (p->type == TROVE_PARAM_INTEGER && !valid_int(p, v))
         why = "must be an integer in range";
-    else if (p->type == TROVE_PARAM_BOOLEAN && rd_to_redis_bool(v, &b) != 0)
-        why = "must be on/off, true/false or 1/0";
+    else if (p->type == TROVE_PARAM_BOOLEAN && !tps_parse_bool(v, &b))
+        why = "must be on/off, true/false, yes/no or 1/0";
     else if (p->type == TROVE_PARAM_ENUM && !valid_enum(p, v))
         why = "is not one of the allowed values";
     else if (!strcmp(p->name, "save") && !valid_save(v))
@@ -225,18 +226,26 @@ int rd_config_validate(void *self, struct trove_call *call, const struct trove_k
 
 /* ------------------------------------------------ pending restart values */
 
-static char *pending_path(struct rd_ctx *ctx)
+/* Held around every edit of the config file and of the pending store, so
+ * that two agent processes (and CONFIG REWRITE between them) never lose a
+ * staged value. Taken once per step, never nested. */
+static int config_lock(struct rd_ctx *ctx)
 {
-    return rd_path_with_suffix(ctx->config_file, ".pending");
+    char path[RD_PATH_MAX];
+    return tps_file_lock(rd_state_path(ctx, "config.lock", path, sizeof(path)), true);
 }
 
-/* Write every pending "name value" line of the store into the config file. */
-int rd_config_pending_patch(struct rd_ctx *ctx)
+static const char *pending_path(struct rd_ctx *ctx, char *buf, size_t len)
 {
-    if (!ctx->config_file)
-        return 0;
-    char *path = pending_path(ctx);
-    char *text = path ? rd_read_file(path, 1 << 16) : NULL;
+    return rd_state_path(ctx, "pending", buf, len);
+}
+
+/* Write every pending "name value" line of the store into the config file
+ * (the caller holds the config lock). 0 or -errno. */
+static int pending_patch_locked(struct rd_ctx *ctx)
+{
+    char path[RD_PATH_MAX];
+    char *text = ctx->s.config_file ? tps_file_read(pending_path(ctx, path, sizeof(path)), 1 << 16, NULL) : NULL;
     int rc = 0;
     char *save = NULL;
     for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
@@ -244,47 +253,60 @@ int rd_config_pending_patch(struct rd_ctx *ctx)
         if (!sp)
             continue;
         *sp = '\0';
-        rc = rd_config_file_set(ctx->config_file, line, sp + 1);
+        rc = rd_config_file_set(ctx->s.config_file, line, sp + 1);
     }
     free(text);
-    free(path);
     return rc;
 }
 
 /* Add name=value (Redis form) to the store, replacing an older entry. */
 static int pending_add(struct rd_ctx *ctx, const char *name, const char *value)
 {
-    char *path = pending_path(ctx);
-    char *old = path ? rd_read_file(path, 1 << 16) : NULL;
-    size_t cap = (old ? strlen(old) : 0) + strlen(name) + strlen(value) + 4;
-    char *out = path ? malloc(cap) : NULL, *o = out;
-    int rc = -1;
-    if (!out)
-        goto done;
+    char path[RD_PATH_MAX];
+    int lock = config_lock(ctx);
+    if (lock < 0)
+        return lock;
+    char *old = tps_file_read(pending_path(ctx, path, sizeof(path)), 1 << 16, NULL);
+    struct tps_buf out = {0};
     char *save = NULL;
-    for (char *line = old ? strtok_r(old, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
-        size_t nl = strlen(name);
+    size_t nl = strlen(name);
+    for (char *line = old ? strtok_r(old, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
         if (!(strncmp(line, name, nl) == 0 && line[nl] == ' '))
-            o += sprintf(o, "%s\n", line);
-    }
-    o += sprintf(o, "%s %s\n", name, value);
-    rc = rd_write_file(path, out, (size_t)(o - out), 0600);
-done:
-    free(out);
+            tps_buf_addf(&out, "%s\n", line);
+    tps_buf_addf(&out, "%s %s\n", name, value);
+    int rc = tps_buf_str(&out) ? tps_file_write_atomic(path, out.data, out.len, 0600) : -ENOMEM;
+    tps_buf_free(&out);
     free(old);
-    free(path);
+    tps_file_unlock(lock);
     return rc;
 }
 
-int rd_config_pending_clear(struct rd_ctx *ctx)
+void rd_config_pending_clear(struct rd_ctx *ctx)
 {
-    char *path = ctx->config_file ? pending_path(ctx) : NULL;
-    if (path)
-        unlink(path);
-    free(path);
-    return 0;
+    char path[RD_PATH_MAX];
+    int lock = config_lock(ctx);
+    unlink(pending_path(ctx, path, sizeof(path)));
+    tps_file_unlock(lock);
 }
 
+/* CONFIG REWRITE writes the running values over the file, including over
+ * restart-only values staged for the next start: put those back after. */
+int rd_config_rewrite(struct rd_conn *conn)
+{
+    struct rd_ctx *ctx = conn->ctx;
+    int lock = config_lock(ctx);
+    if (lock < 0)
+        return RD_FAIL(ctx, conn->call, TROVE_EINTERNAL, "cannot lock the configuration: %s", strerror(-lock));
+    int rc = rd_conn_cmd_ok(conn, "CONFIG", "REWRITE", NULL);
+    if (rc == TROVE_OK && ctx->s.config_file)
+        chmod(ctx->s.config_file, 0600);   /* Redis rewrites it 0644; it holds masterauth */
+    int e = rc == TROVE_OK ? pending_patch_locked(ctx) : 0;
+    if (e != 0)
+        rc = RD_FAIL(ctx, conn->call, TROVE_EINTERNAL, "cannot write staged parameters into %s: %s",
+                     ctx->s.config_file, strerror(-e));
+    tps_file_unlock(lock);
+    return rc;
+}
 
 /* ------------------------------------------------------------ apply */
 
@@ -297,7 +319,7 @@ struct setv {
 /* CONFIG SET of every live value in one atomic command (Redis 7). */
 static int set_live(struct rd_conn *conn, struct setv *s)
 {
-    return s->argc > 2 ? rd_cmd_argv(conn, NULL, s->argc, s->argv) : TROVE_OK;
+    return s->argc > 2 ? rd_conn_cmd_argv(conn, NULL, s->argc, s->argv) : TROVE_OK;
 }
 
 /* Collect the live pairs of `values` (new) and their current values (old). */
@@ -344,9 +366,9 @@ static int report(struct rd_ctx *ctx, struct trove_call *call, const struct setv
 {
     int rc = TROVE_OK;
     for (int i = 2; i < live->argc && rc == TROVE_OK; i += 2)
-        rc = ctx->h->add_str(call, "applied", live->argv[i]);
+        rc = ctx->host->add_str(call, "applied", live->argv[i]);
     for (size_t i = 0; i < n_restart && rc == TROVE_OK; i++)
-        rc = ctx->h->add_str(call, "pending_restart", restart[i]->name);
+        rc = ctx->host->add_str(call, "pending_restart", restart[i]->name);
     return rc;
 }
 
@@ -360,10 +382,10 @@ static int apply_checked(struct rd_ctx *ctx, struct trove_call *call, const stru
     size_t n_restart = 0;
     int rc = nw && old ? TROVE_OK : RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory");
     if (rc == TROVE_OK)
-        rc = rd_connect(ctx, call, &conn);
+        rc = rd_conn_open(ctx, call, &conn);
     if (rc == TROVE_OK)
         rc = split_values(&conn, values, n, nw, old, restart, &n_restart);
-    if (rc == TROVE_OK && n_restart && !ctx->config_file)
+    if (rc == TROVE_OK && n_restart && !ctx->s.config_file)
         rc = RD_FAIL(ctx, call, TROVE_EINVAL, "%s needs a restart, and this server has no config_file setting",
                      restart[0]->name);
     if (rc == TROVE_OK && (rc = set_live(&conn, nw)) == TROVE_OK) {
@@ -376,7 +398,7 @@ static int apply_checked(struct rd_ctx *ctx, struct trove_call *call, const stru
     }
     if (rc == TROVE_OK)
         rc = report(ctx, call, nw, restart, n_restart);
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     free(nw);
     free(old);
     return rc;
@@ -402,6 +424,14 @@ static bool is_default(const struct trove_param *p, const char *current)
     return redis_value(p, p->default_value, want, sizeof(want)) == 0 && strcmp(want, current) == 0;
 }
 
+/* A restart-only value written for the next start leaves the config file. */
+static void drop_staged(struct rd_ctx *ctx, const char *name)
+{
+    int lock = config_lock(ctx);
+    rd_config_file_set(ctx->s.config_file, name, NULL);
+    tps_file_unlock(lock);
+}
+
 /* Every parameter whose current value differs from its default goes back. */
 int rd_config_reset(void *self, struct trove_call *call)
 {
@@ -409,19 +439,19 @@ int rd_config_reset(void *self, struct trove_call *call)
     struct rd_conn conn = {0};
     struct trove_kv kv[N(schema)];
     size_t n = 0;
-    int rc = rd_connect(ctx, call, &conn);
+    int rc = rd_conn_open(ctx, call, &conn);
     for (size_t i = 0; rc == TROVE_OK && i < N(schema); i++) {
         char cur[512];
         if ((rc = rd_config_get(&conn, schema[i].name, cur, sizeof(cur))) != TROVE_OK)
             break;
-        if (!schema[i].dynamic && ctx->config_file)
-            rd_config_file_set(ctx->config_file, schema[i].name, NULL);   /* drop staged values */
+        if (!schema[i].dynamic && ctx->s.config_file)
+            drop_staged(ctx, schema[i].name);
         if (!is_default(&schema[i], cur))
             kv[n++] = (struct trove_kv){schema[i].name, schema[i].default_value};
     }
-    if (rc == TROVE_OK && ctx->config_file)
+    if (rc == TROVE_OK && ctx->s.config_file)
         rd_config_pending_clear(ctx);
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     if (rc != TROVE_OK || n == 0)
         return rc;
     return apply_checked(ctx, call, kv, n);
@@ -434,15 +464,15 @@ int rd_config_show(void *self, struct trove_call *call, const char *const *names
     for (size_t i = 0; i < n; i++)
         if (!find_param(names[i]))
             return RD_FAIL(ctx, call, TROVE_ENOTFOUND, "%s is not a parameter this plugin manages", names[i]);
-    int rc = rd_connect(ctx, call, &conn);
+    int rc = rd_conn_open(ctx, call, &conn);
     size_t count = n ? n : N(schema);
     for (size_t i = 0; rc == TROVE_OK && i < count; i++) {
         const char *name = n ? find_param(names[i])->name : schema[i].name;
         char v[4096];
         if ((rc = rd_config_get(&conn, name, v, sizeof(v))) == TROVE_OK)
-            rc = ctx->h->put(call, "values", name, v);
+            rc = ctx->host->put(call, "values", name, v);
     }
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
@@ -453,8 +483,8 @@ int rd_config_write_overrides(struct rd_ctx *ctx, struct trove_call *call, const
     for (size_t i = 0; rc == TROVE_OK && i < n; i++) {
         char v[512];
         const struct trove_param *p = find_param(values[i].key);
-        if (redis_value(p, values[i].value, v, sizeof(v)) != 0 || rd_config_file_set(ctx->config_file, p->name, v))
-            rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot write %s into %s", p->name, ctx->config_file);
+        if (redis_value(p, values[i].value, v, sizeof(v)) != 0 || rd_config_file_set(ctx->s.config_file, p->name, v))
+            rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot write %s into %s", p->name, ctx->s.config_file);
     }
     return rc;
 }

@@ -7,7 +7,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 
 #include "redis_plugin.h"
@@ -22,66 +21,66 @@ static struct timeval ms_to_tv(int ms)
 
 static const char *where(struct rd_ctx *ctx, char *buf, size_t len)
 {
-    if (ctx->socket)
-        snprintf(buf, len, "unix:%s", ctx->socket);
+    if (ctx->s.socket)
+        snprintf(buf, len, "unix:%s", ctx->s.socket);
     else
-        snprintf(buf, len, "%s:%d", ctx->host, ctx->port);
+        snprintf(buf, len, "%s:%d", ctx->s.host, (int)ctx->s.port);
     return buf;
 }
 
 static int authenticate(struct rd_conn *conn)
 {
     struct rd_ctx *ctx = conn->ctx;
-    if (!ctx->password)
+    if (!ctx->s.password)
         return TROVE_OK;
-    const char *argv[] = {"AUTH", ctx->user, ctx->password};
-    size_t lens[] = {4, strlen(ctx->user), strlen(ctx->password)};
+    const char *argv[] = {"AUTH", ctx->s.user, ctx->s.password};
+    size_t lens[] = {4, strlen(ctx->s.user), strlen(ctx->s.password)};
     redisReply *r = redisCommandArgv(conn->c, 3, argv, lens);
     if (!r)
         return RD_FAIL(ctx, conn->call, TROVE_EUNAVAIL, "redis connection lost during AUTH: %s", conn->c->errstr);
     int rc = TROVE_OK;
     if (r->type == REDIS_REPLY_ERROR)
-        rc = RD_FAIL(ctx, conn->call, TROVE_EDATASTORE, "authentication as ACL user \"%s\" failed: %s", ctx->user,
+        rc = RD_FAIL(ctx, conn->call, TROVE_EDATASTORE, "authentication as ACL user \"%s\" failed: %s", ctx->s.user,
                      r->str);
     freeReplyObject(r);
     return rc;
 }
 
-int rd_connect_timeout(struct rd_ctx *ctx, struct trove_call *call, struct rd_conn *conn, int timeout_ms, bool report)
+int rd_conn_open_timeout(struct rd_ctx *ctx, struct trove_call *call, struct rd_conn *conn, int timeout_ms, bool report)
 {
     char w[512];
     conn->ctx = ctx;
     conn->call = call;
     struct timeval tv = ms_to_tv(timeout_ms);
-    conn->c = ctx->socket ? redisConnectUnixWithTimeout(ctx->socket, tv)
-                          : redisConnectWithTimeout(ctx->host, ctx->port, tv);
+    conn->c = ctx->s.socket ? redisConnectUnixWithTimeout(ctx->s.socket, tv)
+                          : redisConnectWithTimeout(ctx->s.host, (int)ctx->s.port, tv);
     if (!conn->c || conn->c->err) {
         int rc = report ? RD_FAIL(ctx, call, TROVE_EUNAVAIL, "cannot connect to redis at %s: %s",
                                   where(ctx, w, sizeof(w)), conn->c ? conn->c->errstr : "out of memory")
                         : TROVE_EUNAVAIL;
-        rd_disconnect(conn);
+        rd_conn_close(conn);
         return rc;
     }
-    redisSetTimeout(conn->c, ms_to_tv(ctx->command_timeout_ms));
+    redisSetTimeout(conn->c, ms_to_tv((int)ctx->s.command_timeout_ms));
     int rc = authenticate(conn);
     if (rc != TROVE_OK)
-        rd_disconnect(conn);
+        rd_conn_close(conn);
     return rc;
 }
 
-int rd_connect(struct rd_ctx *ctx, struct trove_call *call, struct rd_conn *conn)
+int rd_conn_open(struct rd_ctx *ctx, struct trove_call *call, struct rd_conn *conn)
 {
-    return rd_connect_timeout(ctx, call, conn, ctx->connect_timeout_ms, true);
+    return rd_conn_open_timeout(ctx, call, conn, (int)ctx->s.connect_timeout_ms, true);
 }
 
-void rd_disconnect(struct rd_conn *conn)
+void rd_conn_close(struct rd_conn *conn)
 {
     if (conn->c)
         redisFree(conn->c);
     conn->c = NULL;
 }
 
-int rd_cmd_argv(struct rd_conn *conn, redisReply **out, int argc, const char *const *argv)
+int rd_conn_cmd_argv(struct rd_conn *conn, redisReply **out, int argc, const char *const *argv)
 {
     size_t lens[RD_MAX_ARGS * 8];
     if (argc <= 0 || argc > (int)(sizeof(lens) / sizeof(lens[0])))
@@ -121,7 +120,7 @@ static int collect(va_list ap, const char **argv, int max)
     return argc;
 }
 
-int rd_cmd(struct rd_conn *conn, redisReply **out, ...)
+int rd_conn_cmd(struct rd_conn *conn, redisReply **out, ...)
 {
     const char *argv[RD_MAX_ARGS];
     va_list ap;
@@ -130,10 +129,10 @@ int rd_cmd(struct rd_conn *conn, redisReply **out, ...)
     va_end(ap);
     if (argc <= 0)
         return RD_FAIL(conn->ctx, conn->call, TROVE_EINTERNAL, "bad command arguments");
-    return rd_cmd_argv(conn, out, argc, argv);
+    return rd_conn_cmd_argv(conn, out, argc, argv);
 }
 
-int rd_cmd_ok(struct rd_conn *conn, ...)
+int rd_conn_cmd_ok(struct rd_conn *conn, ...)
 {
     const char *argv[RD_MAX_ARGS];
     va_list ap;
@@ -142,11 +141,11 @@ int rd_cmd_ok(struct rd_conn *conn, ...)
     va_end(ap);
     if (argc <= 0)
         return RD_FAIL(conn->ctx, conn->call, TROVE_EINTERNAL, "bad command arguments");
-    return rd_cmd_argv(conn, NULL, argc, argv);
+    return rd_conn_cmd_argv(conn, NULL, argc, argv);
 }
 
 /* Find "field:value" in an INFO text; copies the value (without \r) into buf. */
-const char *rd_info_lookup(const char *info, const char *field, char *buf, size_t len)
+const char *rd_info_find(const char *info, const char *field, char *buf, size_t len)
 {
     size_t fl = strlen(field);
     for (const char *p = info; p && *p;) {
@@ -166,15 +165,15 @@ const char *rd_info_lookup(const char *info, const char *field, char *buf, size_
     return NULL;
 }
 
-int rd_info_field(struct rd_conn *conn, const char *section, const char *field, char *buf, size_t len)
+int rd_info_get(struct rd_conn *conn, const char *section, const char *field, char *buf, size_t len)
 {
     redisReply *r;
-    int rc = rd_cmd(conn, &r, "INFO", section, NULL);
+    int rc = rd_conn_cmd(conn, &r, "INFO", section, NULL);
     if (rc != TROVE_OK)
         return rc;
     if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
         rc = RD_FAIL(conn->ctx, conn->call, TROVE_EDATASTORE, "INFO %s: unexpected reply", section);
-    else if (!rd_info_lookup(r->str, field, buf, len))
+    else if (!rd_info_find(r->str, field, buf, len))
         rc = RD_FAIL(conn->ctx, conn->call, TROVE_EDATASTORE, "INFO %s has no field %s", section, field);
     freeReplyObject(r);
     return rc;
@@ -183,7 +182,7 @@ int rd_info_field(struct rd_conn *conn, const char *section, const char *field, 
 int rd_config_get(struct rd_conn *conn, const char *name, char *buf, size_t len)
 {
     redisReply *r;
-    int rc = rd_cmd(conn, &r, "CONFIG", "GET", name, NULL);
+    int rc = rd_conn_cmd(conn, &r, "CONFIG", "GET", name, NULL);
     if (rc != TROVE_OK)
         return rc;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[1]->type != REDIS_REPLY_STRING)
@@ -194,28 +193,15 @@ int rd_config_get(struct rd_conn *conn, const char *name, char *buf, size_t len)
     return rc;
 }
 
-/* CONFIG REWRITE writes the running values over the file, including over
- * restart-only values staged for the next start: put those back after. */
-int rd_config_rewrite(struct rd_conn *conn)
-{
-    int rc = rd_cmd_ok(conn, "CONFIG", "REWRITE", NULL);
-    if (rc == TROVE_OK && conn->ctx->config_file)
-        chmod(conn->ctx->config_file, 0600);   /* Redis rewrites it 0644; it holds masterauth */
-    if (rc == TROVE_OK && rd_config_pending_patch(conn->ctx) != 0)
-        rc = RD_FAIL(conn->ctx, conn->call, TROVE_EINTERNAL, "cannot write staged parameters into %s",
-                     conn->ctx->config_file);
-    return rc;
-}
-
 /* ACL changes are saved to the aclfile when the server has one, else into
  * the config file by CONFIG REWRITE (which then holds the users' lines). */
-int rd_persist_acl(struct rd_conn *conn)
+int rd_acl_save(struct rd_conn *conn)
 {
     char aclfile[4096];
     int rc = rd_config_get(conn, "aclfile", aclfile, sizeof(aclfile));
     if (rc != TROVE_OK)
         return rc;
     if (aclfile[0])
-        return rd_cmd_ok(conn, "ACL", "SAVE", NULL);
+        return rd_conn_cmd_ok(conn, "ACL", "SAVE", NULL);
     return rd_config_rewrite(conn);
 }

@@ -1,159 +1,174 @@
 /*
- * plugin.c - the Redis plugin's table, open/close and its [datastore]
- * settings. Settings are parsed once here into struct rd_ctx; nothing else
- * reads the raw key/value list.
+ * plugin.c - the Redis plugin's table, open() and close(). open() only reads
+ * and checks the [datastore] settings, through one table that also refuses
+ * keys it does not know; it never touches the server, so the agent starts
+ * even when the server is down or not yet prepared.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "redis_plugin.h"
 
-static const char *setting(const struct trove_kv *s, size_t n, const char *key, const char *dflt)
+#define S(field, key, fallback, flags) TPS_SETTING_STR(struct rd_settings, field, key, fallback, flags)
+#define I(field, key, fallback, lo, hi) TPS_SETTING_INT(struct rd_settings, field, key, fallback, lo, hi)
+#define PATH TPS_PLAIN   /* a path the config file names: absolute once given (check_paths) */
+
+/* Every key the [datastore] section may hold (docs/plugins/redis.md). */
+static const struct tps_setting SETTINGS[] = {
+    S(host, "host", "127.0.0.1", TPS_PLAIN | TPS_NONEMPTY),
+    I(port, "port", "6379", 1, 65535),
+    S(socket, "socket", NULL, PATH),
+    S(bind, "bind", NULL, TPS_PLAIN),
+    S(user, "user", "default", TPS_NONEMPTY),
+    S(password, "password", NULL, TPS_SECRET),
+    S(redis_server, "redis_server", "redis-server", TPS_NONEMPTY),
+    S(config_file, "config_file", NULL, PATH),
+    S(dir, "dir", NULL, PATH),
+    S(dbfilename, "dbfilename", "dump.rdb", TPS_PLAIN | TPS_NONEMPTY),
+    S(pid_file, "pid_file", NULL, PATH),
+    S(log_file, "log_file", NULL, PATH),
+    S(root_user, "root_user", "root", TPS_NONEMPTY),
+    S(replication_user, "replication_user", "replicator", TPS_NONEMPTY),
+    S(run_as, "run_as", NULL, 0),
+    S(shutdown, "shutdown", "save", TPS_NONEMPTY),
+    I(connect_timeout_ms, "connect_timeout_ms", "2000", 10, 600000),
+    I(command_timeout_ms, "command_timeout_ms", "30000", 100, 3600000),
+    I(start_timeout, "start_timeout", "120", 1, 86400),
+    I(stop_timeout, "stop_timeout", "120", 1, 86400),
+    I(sync_timeout, "sync_timeout", "300", 1, 86400),
+};
+#define N_SETTINGS (sizeof(SETTINGS) / sizeof(SETTINGS[0]))
+
+const char *rd_state_path(struct rd_ctx *ctx, const char *name, char *buf, size_t len)
 {
-    for (size_t i = 0; i < n; i++)
-        if (s[i].key && strcmp(s[i].key, key) == 0 && s[i].value)
-            return s[i].value;
-    return dflt;
+    tps_path(buf, len, "%s/%s", ctx->state_dir, name);
+    return buf;
 }
 
-/* Copy a setting; an empty value counts as absent when `dflt` is NULL. */
-static int copy_setting(char **dst, const struct trove_kv *s, size_t n, const char *key, const char *dflt)
+int rd_require_managed(struct rd_ctx *ctx, struct trove_call *call, const char *what)
 {
-    const char *v = setting(s, n, key, dflt);
-    if (v && !*v && !dflt)
-        v = NULL;
-    *dst = NULL;
-    if (!v)
-        return 0;
-    *dst = strdup(v);
-    return *dst ? 0 : -1;
+    if (!ctx->s.config_file || !ctx->s.dir)
+        return RD_FAIL(ctx, call, TROVE_EINVAL, "%s needs the config_file setting (the plugin controls the server "
+                       "through the config file it owns)", what);
+    return TROVE_OK;
 }
 
-static int int_setting(const struct trove_kv *s, size_t n, const char *key, int dflt, int min, int max, int *out,
-                       char *err, size_t errlen)
+/* An optional string given empty counts as absent. */
+static void empty_is_absent(char **field)
 {
-    const char *v = setting(s, n, key, NULL);
-    if (!v || !*v) {
-        *out = dflt;
-        return 0;
+    if (*field && !**field) {
+        free(*field);
+        *field = NULL;
     }
-    char *end;
-    errno = 0;
-    long l = strtol(v, &end, 10);
-    if (errno || *end || l < min || l > max) {
-        snprintf(err, errlen, "setting %s: expected an integer in [%d, %d], got \"%s\"", key, min, max, v);
-        return -1;
-    }
-    *out = (int)l;
-    return 0;
 }
 
-static void ctx_free(struct rd_ctx *ctx)
+static char *path_join(const char *dir, const char *name)
 {
-    if (!ctx)
-        return;
-    char **fields[] = {&ctx->host, &ctx->socket, &ctx->bind, &ctx->user, &ctx->password, &ctx->server_bin,
-                       &ctx->config_file, &ctx->dir, &ctx->dbfilename, &ctx->pid_file, &ctx->log_file,
-                       &ctx->root_user, &ctx->repl_user, &ctx->run_as};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        if (*fields[i] == ctx->password && ctx->password)
-            memset(ctx->password, 0, strlen(ctx->password));
-        free(*fields[i]);
-    }
-    free(ctx);
+    char *p = NULL;
+    return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
 }
 
-/* dir defaults to the config file's directory. */
-static char *default_dir(const char *config_file)
+/* bind defaults to host, dir to config_file's directory, and the pid and
+ * log files to dir. Returns false when out of memory. */
+static bool derive(struct rd_settings *s)
 {
-    const char *slash = strrchr(config_file, '/');
-    if (!slash)
-        return strdup(".");
-    if (slash == config_file)
-        return strdup("/");
-    return strndup(config_file, (size_t)(slash - config_file));
+    char **optional[] = {&s->socket, &s->bind, &s->password, &s->config_file, &s->dir, &s->pid_file, &s->log_file,
+                         &s->run_as};
+    for (size_t i = 0; i < sizeof(optional) / sizeof(optional[0]); i++)
+        empty_is_absent(optional[i]);
+    if (!s->bind && !(s->bind = strdup(s->host)))
+        return false;
+    const char *slash = s->config_file ? strrchr(s->config_file, '/') : NULL;
+    if (!s->dir && slash)   /* a config_file without one is refused by check_paths */
+        if (!(s->dir = slash == s->config_file ? strdup("/") : strndup(s->config_file, (size_t)(slash - s->config_file))))
+            return false;
+    if (s->dir && !s->pid_file && !(s->pid_file = path_join(s->dir, "redis.pid")))
+        return false;
+    if (s->dir && !s->log_file && !(s->log_file = path_join(s->dir, "redis.log")))
+        return false;
+    return true;
 }
 
-static int parse_strings(struct rd_ctx *c, const struct trove_kv *s, size_t n)
+static int check_shutdown(struct rd_ctx *ctx, char *err, size_t errlen)
 {
-    if (copy_setting(&c->host, s, n, "host", "127.0.0.1") || copy_setting(&c->socket, s, n, "socket", NULL) ||
-        copy_setting(&c->user, s, n, "user", "default") || copy_setting(&c->password, s, n, "password", NULL) ||
-        copy_setting(&c->server_bin, s, n, "redis_server", "redis-server") ||
-        copy_setting(&c->config_file, s, n, "config_file", NULL) || copy_setting(&c->dir, s, n, "dir", NULL) ||
-        copy_setting(&c->dbfilename, s, n, "dbfilename", "dump.rdb") ||
-        copy_setting(&c->pid_file, s, n, "pid_file", NULL) || copy_setting(&c->log_file, s, n, "log_file", NULL) ||
-        copy_setting(&c->root_user, s, n, "root_user", "root") ||
-        copy_setting(&c->repl_user, s, n, "replication_user", "replicator") ||
-        copy_setting(&c->run_as, s, n, "run_as", NULL))
-        return -1;
-    if (copy_setting(&c->bind, s, n, "bind", c->host))
-        return -1;
-    if (!c->dir && c->config_file && !(c->dir = default_dir(c->config_file)))
-        return -1;
-    if (c->dir && !c->pid_file && !(c->pid_file = rd_path_with_suffix(c->dir, "/redis.pid")))
-        return -1;
-    if (c->dir && !c->log_file && !(c->log_file = rd_path_with_suffix(c->dir, "/redis.log")))
-        return -1;
-    return 0;
+    static const struct { const char *name; enum rd_shutdown mode; } modes[] = {
+        {"save", RD_SHUTDOWN_SAVE}, {"nosave", RD_SHUTDOWN_NOSAVE}, {"default", RD_SHUTDOWN_DEFAULT}};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (!strcmp(ctx->s.shutdown, modes[i].name))
+            return ctx->shutdown = modes[i].mode, TROVE_OK;
+    snprintf(err, errlen, "setting shutdown must be save, nosave or default, not \"%s\"", ctx->s.shutdown);
+    return TROVE_EINVAL;
 }
 
-static int check_settings(struct rd_ctx *c, const struct trove_kv *s, size_t n, char *err, size_t errlen)
+/* Values written into the config file may hold no control character. */
+static int check_file_values(const struct rd_settings *s, char *err, size_t errlen)
 {
-    const char *shut = setting(s, n, "shutdown", "save");
-    if (strcmp(shut, "save") == 0)
-        c->shutdown = RD_SHUTDOWN_SAVE;
-    else if (strcmp(shut, "nosave") == 0)
-        c->shutdown = RD_SHUTDOWN_NOSAVE;
-    else if (strcmp(shut, "default") == 0)
-        c->shutdown = RD_SHUTDOWN_DEFAULT;
-    else {
-        snprintf(err, errlen, "setting shutdown: expected save, nosave or default, got \"%s\"", shut);
-        return -1;
-    }
-    if (!rd_valid_user_name(c->user) && strcmp(c->user, "default") != 0) {
-        snprintf(err, errlen, "setting user: \"%s\" is not a valid ACL user name", c->user);
-        return -1;
-    }
-    if (!rd_valid_user_name(c->root_user) || !rd_valid_user_name(c->repl_user)) {
-        snprintf(err, errlen, "settings root_user and replication_user must be valid ACL user names");
-        return -1;
-    }
-    if (!strcmp(c->root_user, c->user) || !strcmp(c->repl_user, c->user) || !strcmp(c->root_user, c->repl_user) ||
-        !strcmp(c->root_user, "default") || !strcmp(c->repl_user, "default")) {
-        snprintf(err, errlen, "settings user, root_user and replication_user must name three different users, "
-                              "and only user may be \"default\"");
-        return -1;
-    }
-    return int_setting(s, n, "port", 6379, 1, 65535, &c->port, err, errlen) ||
-                   int_setting(s, n, "connect_timeout_ms", 2000, 10, 600000, &c->connect_timeout_ms, err, errlen) ||
-                   int_setting(s, n, "command_timeout_ms", 30000, 100, 3600000, &c->command_timeout_ms, err,
-                               errlen) ||
-                   int_setting(s, n, "start_timeout", 120, 1, 86400, &c->start_timeout_s, err, errlen) ||
-                   int_setting(s, n, "stop_timeout", 120, 1, 86400, &c->stop_timeout_s, err, errlen) ||
-                   int_setting(s, n, "sync_timeout", 300, 1, 86400, &c->sync_timeout_s, err, errlen)
-               ? -1
-               : 0;
+    const struct { const char *key, *value; } v[] = {{"host", s->host}, {"bind", s->bind}, {"socket", s->socket},
+                                                      {"dir", s->dir}, {"dbfilename", s->dbfilename},
+                                                      {"pid_file", s->pid_file}, {"log_file", s->log_file}};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        if (v[i].value && tps_has_control(v[i].value))
+            return snprintf(err, errlen, "setting %s must not contain control characters", v[i].key), TROVE_EINVAL;
+    return TROVE_OK;
 }
 
-static int rd_open(const struct trove_host *host, const struct trove_kv *settings, size_t n, void **self, char *err,
+/* Paths must be absolute: the agent and redis-server (which runs in "/")
+ * must read them alike. Checked after derive(), so "" stays "absent". */
+static int check_paths(const struct rd_settings *s, char *err, size_t errlen)
+{
+    const struct { const char *key, *value; } v[] = {{"socket", s->socket}, {"config_file", s->config_file},
+                                                      {"dir", s->dir}, {"pid_file", s->pid_file},
+                                                      {"log_file", s->log_file}};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        if (v[i].value && v[i].value[0] != '/')
+            return snprintf(err, errlen, "setting %s must be an absolute path, not \"%s\"", v[i].key, v[i].value),
+                   TROVE_EINVAL;
+    return TROVE_OK;
+}
+
+static int check_users(const struct rd_settings *s, char *err, size_t errlen)
+{
+    if (!rd_user_name_ok(s->user) && strcmp(s->user, "default") != 0)
+        return snprintf(err, errlen, "setting user: \"%s\" is not a valid ACL user name", s->user), TROVE_EINVAL;
+    if (!rd_user_name_ok(s->root_user) || !rd_user_name_ok(s->replication_user))
+        return snprintf(err, errlen, "settings root_user and replication_user must be valid ACL user names"),
+               TROVE_EINVAL;
+    if (!strcmp(s->root_user, s->user) || !strcmp(s->replication_user, s->user) ||
+        !strcmp(s->root_user, s->replication_user) || !strcmp(s->root_user, "default") ||
+        !strcmp(s->replication_user, "default"))
+        return snprintf(err, errlen, "settings user, root_user and replication_user must name three different "
+                        "users, and only user may be \"default\""), TROVE_EINVAL;
+    return TROVE_OK;
+}
+
+static int rd_open(const struct trove_host *host, const struct trove_open_request *req, void **self, char *err,
                    size_t errlen)
 {
+    const struct trove_kv *kv = RD_FIELD(req, struct trove_open_request, settings, NULL);
+    size_t n_kv = RD_FIELD(req, struct trove_open_request, n_settings, 0);
+    const char *state_dir = RD_FIELD(req, struct trove_open_request, state_dir, NULL);
     struct rd_ctx *ctx = calloc(1, sizeof(*ctx));
-    if (!ctx) {
-        snprintf(err, errlen, "out of memory");
-        return TROVE_EINTERNAL;
-    }
-    ctx->h = host;
-    if (parse_strings(ctx, settings, n) != 0) {
-        snprintf(err, errlen, "out of memory");
-        ctx_free(ctx);
-        return TROVE_EINTERNAL;
-    }
-    if (check_settings(ctx, settings, n, err, errlen) != 0) {
-        ctx_free(ctx);
-        return TROVE_EINVAL;
+    if (!ctx)
+        return snprintf(err, errlen, "out of memory"), TROVE_EINTERNAL;
+    ctx->host = host;
+    int rc = tps_settings_parse(SETTINGS, N_SETTINGS, kv, n_kv, &ctx->s, "redis", err, errlen);
+    if (rc == TROVE_OK && !derive(&ctx->s))
+        rc = TROVE_EINTERNAL, snprintf(err, errlen, "out of memory");
+    if (rc == TROVE_OK)
+        rc = check_shutdown(ctx, err, errlen);
+    if (rc == TROVE_OK)
+        rc = check_users(&ctx->s, err, errlen);
+    if (rc == TROVE_OK)
+        rc = check_paths(&ctx->s, err, errlen);
+    if (rc == TROVE_OK)
+        rc = check_file_values(&ctx->s, err, errlen);
+    if (rc == TROVE_OK && (!state_dir || !tps_path(ctx->state_dir, sizeof(ctx->state_dir), "%s", state_dir)))
+        rc = TROVE_EINVAL, snprintf(err, errlen, "the agent gave no usable state directory");
+    if (rc != TROVE_OK) {
+        tps_settings_free(SETTINGS, N_SETTINGS, &ctx->s);
+        free(ctx);
+        return rc;
     }
     *self = ctx;
     return TROVE_OK;
@@ -161,15 +176,19 @@ static int rd_open(const struct trove_host *host, const struct trove_kv *setting
 
 static void rd_close(void *self)
 {
-    ctx_free(self);
+    struct rd_ctx *ctx = self;
+    if (!ctx)
+        return;
+    tps_settings_free(SETTINGS, N_SETTINGS, &ctx->s);
+    free(ctx);
 }
 
-static const struct trove_plugin redis_plugin = {
+static const struct trove_plugin PLUGIN = {
     .abi_major = TROVE_ABI_MAJOR,
     .abi_minor = TROVE_ABI_MINOR,
     .size = sizeof(struct trove_plugin),
     .name = "redis",
-    .version = "1.0.0",
+    .version = RD_VERSION,
     .features = 0,
     .open = rd_open,
     .close = rd_close,
@@ -209,9 +228,16 @@ static const struct trove_plugin redis_plugin = {
     .repl_wait = rd_repl_wait,
     .repl_status = rd_repl_status,
     .repl_compare = rd_repl_compare,
+    .repl_credentials = rd_repl_credentials,
+    .database_alter = NULL,    /* numbered databases have no settings of their own */
+    .cluster_join = NULL,      /* Redis Cluster is not managed */
+    .cluster_leave = NULL,
+    .cluster_status = NULL,
+    .guest_log_list = rd_guest_log_list,
+    .guest_log_read = rd_guest_log_read,
 };
 
 TROVE_EXPORT const struct trove_plugin *trove_plugin_entry(void)
 {
-    return &redis_plugin;
+    return &PLUGIN;
 }

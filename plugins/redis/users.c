@@ -35,8 +35,10 @@ static int push(struct argv_buf *b, const char *a)
 
 static int push_owned(struct argv_buf *b, const char *prefix, const char *s)
 {
-    char *p = rd_path_with_suffix(prefix, s);
-    if (!p || push(b, p) != 0) {
+    char *p = NULL;
+    if (asprintf(&p, "%s%s", prefix, s) < 0)
+        return -1;
+    if (push(b, p) != 0) {
         free(p);
         return -1;
     }
@@ -55,9 +57,9 @@ static void argv_free(struct argv_buf *b)
  * relies on, named by settings (user, root_user, replication_user). The user
  * API never creates, changes, shows or deletes them, and user.list leaves
  * them out. docs/plugins/redis.md lists the same; tests/redis checks both. */
-bool rd_is_system_user(struct rd_ctx *ctx, const char *name)
+bool rd_user_is_system(struct rd_ctx *ctx, const char *name)
 {
-    const char *const protected_users[] = {"default", ctx->user, ctx->root_user, ctx->repl_user};
+    const char *const protected_users[] = {"default", ctx->s.user, ctx->s.root_user, ctx->s.replication_user};
     for (size_t i = 0; i < sizeof(protected_users) / sizeof(protected_users[0]); i++)
         if (strcmp(name, protected_users[i]) == 0)
             return true;
@@ -68,11 +70,11 @@ static int check_name(struct rd_ctx *ctx, struct trove_call *call, const struct 
 {
     if (!u || !u->name || !*u->name)
         return RD_FAIL(ctx, call, TROVE_EINVAL, "a user name is required");
-    if (!rd_valid_user_name(u->name))
+    if (!rd_user_name_ok(u->name))
         return RD_FAIL(ctx, call, TROVE_EINVAL,
                        "invalid ACL user name: use 1-64 characters, a letter, digit or '_' first, then letters, "
                        "digits and _ . : @ -");
-    if (rd_is_system_user(ctx, u->name))
+    if (rd_user_is_system(ctx, u->name))
         return RD_FAIL(ctx, call, TROVE_EINVAL, "\"%s\" is a system user and cannot be managed through the API",
                        u->name);
     return TROVE_OK;
@@ -85,7 +87,7 @@ static int check_patterns(struct rd_ctx *ctx, struct trove_call *call, const str
     if (u->n_databases > MAX_PATTERNS)
         return RD_FAIL(ctx, call, TROVE_EINVAL, "at most %d key patterns", MAX_PATTERNS);
     for (size_t i = 0; i < u->n_databases; i++)
-        if (!rd_valid_pattern(u->databases[i]))
+        if (!rd_pattern_ok(u->databases[i]))
             return RD_FAIL(ctx, call, TROVE_EINVAL,
                            "invalid key pattern #%zu: use 1-256 printable ASCII characters without spaces or "
                            "quotes, not starting with one of ~ %% & + - @ < > # !",
@@ -141,17 +143,17 @@ static bool check_rule(const char *r, const redisReply *admin, const redisReply 
         return true;
     }
     if (r[0] == '~' || r[0] == '&')
-        return rd_valid_pattern(r + 1);
+        return rd_pattern_ok(r + 1);
     if (!strncmp(r, "%R~", 3) || !strncmp(r, "%W~", 3))
-        return rd_valid_pattern(r + 3);
+        return rd_pattern_ok(r + 3);
     if (!strncmp(r, "%RW~", 4))
-        return rd_valid_pattern(r + 4);
+        return rd_pattern_ok(r + 4);
     return false;
 }
 
 static int category_list(struct rd_conn *conn, const char *cat, redisReply **out)
 {
-    return rd_cmd(conn, out, "ACL", "CAT", cat, NULL);
+    return rd_conn_cmd(conn, out, "ACL", "CAT", cat, NULL);
 }
 
 /* Append the whitelisted rules of option "rules" (space-separated) to b. */
@@ -201,7 +203,7 @@ static int add_rules(struct rd_conn *conn, const struct trove_user *u, struct ar
 /* ACL GETUSER: *out is the reply, or NULL when the user does not exist. */
 static int get_user(struct rd_conn *conn, const char *name, redisReply **out)
 {
-    int rc = rd_cmd(conn, out, "ACL", "GETUSER", name, NULL);
+    int rc = rd_conn_cmd(conn, out, "ACL", "GETUSER", name, NULL);
     if (rc == TROVE_OK && (*out)->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(*out);
         *out = NULL;
@@ -267,12 +269,12 @@ static int emit_with_patterns(struct rd_conn *conn, const char *name, const redi
         dbs[i] = token_database(tokens[i]);
     if (as_databases) {
         for (size_t i = 0; i < n && rc == TROVE_OK; i++) {
-            struct trove_database d = {.name = dbs[i]};
-            rc = ctx->h->emit_database(conn->call, &d);
+            struct trove_database d = {.size = sizeof(d), .name = dbs[i]};
+            rc = ctx->host->emit_database(conn->call, &d);
         }
     } else {
-        struct trove_user out = {.name = name, .databases = dbs, .n_databases = n};
-        rc = ctx->h->emit_user(conn->call, &out);
+        struct trove_user out = {.size = sizeof(out), .name = name, .databases = dbs, .n_databases = n};
+        rc = ctx->host->emit_user(conn->call, &out);
     }
     free(store);
     return rc;
@@ -285,7 +287,7 @@ static int begin(struct rd_ctx *ctx, struct trove_call *call, const struct trove
     int rc = check_name(ctx, call, u);
     if (rc != TROVE_OK)
         return rc;
-    if ((rc = rd_connect(ctx, call, conn)) != TROVE_OK)
+    if ((rc = rd_conn_open(ctx, call, conn)) != TROVE_OK)
         return rc;
     redisReply *r = NULL;
     rc = get_user(conn, u->name, &r);
@@ -298,18 +300,20 @@ static int begin(struct rd_ctx *ctx, struct trove_call *call, const struct trove
     else
         freeReplyObject(r);
     if (rc != TROVE_OK)
-        rd_disconnect(conn);
+        rd_conn_close(conn);
     return rc;
 }
 
-int rd_user_create(void *self, struct trove_call *call, const struct trove_user *u)
+int rd_user_create(void *self, struct trove_call *call, const struct trove_user *in)
 {
     struct rd_ctx *ctx = self;
+    struct trove_user user = rd_user_in(in);
+    const struct trove_user *u = &user;
     struct rd_conn conn = {0};
     struct argv_buf b = {0};
     char *rules_copy = NULL;
     int rc = check_name(ctx, call, u);
-    if (rc == TROVE_OK && !rd_valid_password(u->password))
+    if (rc == TROVE_OK && !rd_password_ok(u->password))
         rc = RD_FAIL(ctx, call, TROVE_EINVAL, "a password of 1-512 characters without control characters is required");
     if (rc == TROVE_OK)
         rc = check_patterns(ctx, call, u, false);
@@ -322,38 +326,39 @@ int rd_user_create(void *self, struct trove_call *call, const struct trove_user 
         bad |= push_owned(&b, "~", u->databases[i]);
     for (int i = 0; i < N_DEFAULT_RULES; i++)
         bad |= push(&b, default_rules[i]);
-    if (rd_password_rule(u->password, rule) != 0)
-        rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot hash the password");
-    else if (bad)
+    rd_password_rule(u->password, rule);
+    if (bad)
         rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory");
     if (rc == TROVE_OK)
         rc = add_rules(&conn, u, &b, &rules_copy);
     if (rc == TROVE_OK)
-        rc = rd_cmd_argv(&conn, NULL, b.argc, b.argv);
-    if (rc == TROVE_OK && (rc = rd_persist_acl(&conn)) != TROVE_OK)
-        rd_cmd_ok(&conn, "ACL", "DELUSER", u->name, NULL);   /* not persisted: undo */
+        rc = rd_conn_cmd_argv(&conn, NULL, b.argc, b.argv);
+    if (rc == TROVE_OK && (rc = rd_acl_save(&conn)) != TROVE_OK)
+        rd_conn_cmd_ok(&conn, "ACL", "DELUSER", u->name, NULL);   /* not persisted: undo */
     argv_free(&b);
     explicit_bzero(rule, sizeof(rule));
     free(rules_copy);
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
-int rd_user_delete(void *self, struct trove_call *call, const struct trove_user *u)
+int rd_user_delete(void *self, struct trove_call *call, const struct trove_user *in)
 {
     struct rd_ctx *ctx = self;
+    struct trove_user user = rd_user_in(in);
+    const struct trove_user *u = &user;
     struct rd_conn conn = {0};
     redisReply *r = NULL;
     int rc = begin(ctx, call, u, &conn, true, NULL);
     if (rc != TROVE_OK)
         return rc;
-    rc = rd_cmd(&conn, &r, "ACL", "DELUSER", u->name, NULL);
+    rc = rd_conn_cmd(&conn, &r, "ACL", "DELUSER", u->name, NULL);
     if (rc == TROVE_OK && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
         rc = RD_FAIL(ctx, call, TROVE_ENOTFOUND, "ACL user \"%s\" does not exist", u->name);
     if (rc == TROVE_OK)
-        rc = rd_persist_acl(&conn);
+        rc = rd_acl_save(&conn);
     freeReplyObject(r);
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
@@ -362,14 +367,14 @@ int rd_user_list(void *self, struct trove_call *call)
     struct rd_ctx *ctx = self;
     struct rd_conn conn = {0};
     redisReply *names = NULL;
-    int rc = rd_connect(ctx, call, &conn);
+    int rc = rd_conn_open(ctx, call, &conn);
     if (rc != TROVE_OK)
         return rc;
-    rc = rd_cmd(&conn, &names, "ACL", "USERS", NULL);
+    rc = rd_conn_cmd(&conn, &names, "ACL", "USERS", NULL);
     for (size_t i = 0; rc == TROVE_OK && names->type == REDIS_REPLY_ARRAY && i < names->elements; i++) {
         const char *name = names->element[i]->str;
         redisReply *u = NULL;
-        if (!name || rd_is_system_user(ctx, name))
+        if (!name || rd_user_is_system(ctx, name))
             continue;
         rc = get_user(&conn, name, &u);
         if (rc == TROVE_OK && u)   /* deleted meanwhile: skip */
@@ -377,7 +382,7 @@ int rd_user_list(void *self, struct trove_call *call)
         freeReplyObject(u);
     }
     freeReplyObject(names);
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
@@ -390,23 +395,27 @@ static int show_or_access(struct rd_ctx *ctx, struct trove_call *call, const str
         return rc;
     rc = emit_with_patterns(&conn, u->name, r, access);
     freeReplyObject(r);
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
-int rd_user_show(void *self, struct trove_call *call, const struct trove_user *u)
+int rd_user_show(void *self, struct trove_call *call, const struct trove_user *in)
 {
-    return show_or_access(self, call, u, false);
+    struct trove_user u = rd_user_in(in);
+    return show_or_access(self, call, &u, false);
 }
 
-int rd_user_access(void *self, struct trove_call *call, const struct trove_user *u)
+int rd_user_access(void *self, struct trove_call *call, const struct trove_user *in)
 {
-    return show_or_access(self, call, u, true);
+    struct trove_user u = rd_user_in(in);
+    return show_or_access(self, call, &u, true);
 }
 
-int rd_user_grant(void *self, struct trove_call *call, const struct trove_user *u)
+int rd_user_grant(void *self, struct trove_call *call, const struct trove_user *in)
 {
     struct rd_ctx *ctx = self;
+    struct trove_user user = rd_user_in(in);
+    const struct trove_user *u = &user;
     struct rd_conn conn = {0};
     struct argv_buf b = {0};
     int rc = check_name(ctx, call, u);
@@ -416,11 +425,11 @@ int rd_user_grant(void *self, struct trove_call *call, const struct trove_user *
     int bad = push(&b, "ACL") | push(&b, "SETUSER") | push(&b, u->name);
     for (size_t i = 0; i < u->n_databases; i++)
         bad |= push_owned(&b, "~", u->databases[i]);
-    rc = bad ? RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory") : rd_cmd_argv(&conn, NULL, b.argc, b.argv);
+    rc = bad ? RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory") : rd_conn_cmd_argv(&conn, NULL, b.argc, b.argv);
     if (rc == TROVE_OK)
-        rc = rd_persist_acl(&conn);
+        rc = rd_acl_save(&conn);
     argv_free(&b);
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
@@ -434,9 +443,11 @@ static bool revoked(const struct trove_user *u, const char *token)
 
 /* Revoke: rebuild the key permissions without the revoked patterns
  * (resetkeys, then the rest), in one atomic ACL SETUSER. */
-int rd_user_revoke(void *self, struct trove_call *call, const struct trove_user *u)
+int rd_user_revoke(void *self, struct trove_call *call, const struct trove_user *in)
 {
     struct rd_ctx *ctx = self;
+    struct trove_user user = rd_user_in(in);
+    const struct trove_user *u = &user;
     struct rd_conn conn = {0};
     struct argv_buf b = {0};
     redisReply *r = NULL;
@@ -462,36 +473,38 @@ int rd_user_revoke(void *self, struct trove_call *call, const struct trove_user 
         for (size_t j = 0; j < n; j++)
             if (!revoked(u, tokens[j]))
                 push(&b, tokens[j]);
-        rc = rd_cmd_argv(&conn, NULL, b.argc, b.argv);
+        rc = rd_conn_cmd_argv(&conn, NULL, b.argc, b.argv);
     }
     if (rc == TROVE_OK)
-        rc = rd_persist_acl(&conn);
+        rc = rd_acl_save(&conn);
     free(store);
     freeReplyObject(r);
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
-int rd_user_set_password(void *self, struct trove_call *call, const struct trove_user *u)
+int rd_user_set_password(void *self, struct trove_call *call, const struct trove_user *in)
 {
     struct rd_ctx *ctx = self;
+    struct trove_user user = rd_user_in(in);
+    const struct trove_user *u = &user;
     struct rd_conn conn = {0};
     struct argv_buf b = {0};
     int rc = check_name(ctx, call, u);
-    if (rc == TROVE_OK && !rd_valid_password(u->password))
+    if (rc == TROVE_OK && !rd_password_ok(u->password))
         rc = RD_FAIL(ctx, call, TROVE_EINVAL, "a password of 1-512 characters without control characters is required");
     if (rc != TROVE_OK || (rc = begin(ctx, call, u, &conn, true, NULL)) != TROVE_OK)
         return rc;
     char rule[RD_PASSWORD_RULE_SIZE];
     push(&b, "ACL"), push(&b, "SETUSER"), push(&b, u->name), push(&b, "resetpass");
-    rc = rd_password_rule(u->password, rule) != 0 || push(&b, rule) != 0
-             ? RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot hash the password")
-             : rd_cmd_argv(&conn, NULL, b.argc, b.argv);
+    rd_password_rule(u->password, rule);
+    rc = push(&b, rule) != 0 ? RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory")
+                             : rd_conn_cmd_argv(&conn, NULL, b.argc, b.argv);
     if (rc == TROVE_OK)
-        rc = rd_persist_acl(&conn);
+        rc = rd_acl_save(&conn);
     argv_free(&b);
     explicit_bzero(rule, sizeof(rule));
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
@@ -503,29 +516,26 @@ int rd_root_enable(void *self, struct trove_call *call, const char *password)
     struct rd_conn conn = {0};
     char generated[33], rule[RD_PASSWORD_RULE_SIZE] = "";
     if (!password) {
-        if (ctx->h->random_password(generated, sizeof(generated)) != TROVE_OK)
+        if (ctx->host->random_password(generated, sizeof(generated)) != TROVE_OK)
             return RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot generate a password");
         password = generated;
-    } else if (!rd_valid_password(password)) {
+    } else if (!rd_password_ok(password)) {
         return RD_FAIL(ctx, call, TROVE_EINVAL, "a password of 1-512 characters without control characters is required");
     }
-    int rc = rd_connect(ctx, call, &conn);
+    int rc = rd_conn_open(ctx, call, &conn);
     if (rc != TROVE_OK)
         goto out;
-    if (rd_password_rule(password, rule) != 0) {
-        rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "cannot hash the password");
-        goto out;
-    }
-    rc = rd_cmd_ok(&conn, "ACL", "SETUSER", ctx->root_user, "reset", "on", rule, "~*", "&*", "+@all", NULL);
+    rd_password_rule(password, rule);
+    rc = rd_conn_cmd_ok(&conn, "ACL", "SETUSER", ctx->s.root_user, "reset", "on", rule, "~*", "&*", "+@all", NULL);
     if (rc == TROVE_OK)
-        rc = rd_persist_acl(&conn);
-    if (rc == TROVE_OK && (ctx->h->set_str(call, "name", ctx->root_user) != TROVE_OK ||
-                           ctx->h->set_str(call, "password", password) != TROVE_OK))
+        rc = rd_acl_save(&conn);
+    if (rc == TROVE_OK && (ctx->host->set_str(call, "name", ctx->s.root_user) != TROVE_OK ||
+                           ctx->host->set_str(call, "password", password) != TROVE_OK))
         rc = RD_FAIL(ctx, call, TROVE_EINTERNAL, "out of memory");
 out:
     explicit_bzero(rule, sizeof(rule));
     explicit_bzero(generated, sizeof(generated));
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
@@ -533,13 +543,13 @@ int rd_root_disable(void *self, struct trove_call *call)
 {
     struct rd_ctx *ctx = self;
     struct rd_conn conn = {0};
-    int rc = rd_connect(ctx, call, &conn);
+    int rc = rd_conn_open(ctx, call, &conn);
     if (rc != TROVE_OK)
         return rc;
-    rc = rd_cmd_ok(&conn, "ACL", "DELUSER", ctx->root_user, NULL);
+    rc = rd_conn_cmd_ok(&conn, "ACL", "DELUSER", ctx->s.root_user, NULL);
     if (rc == TROVE_OK)
-        rc = rd_persist_acl(&conn);
-    rd_disconnect(&conn);
+        rc = rd_acl_save(&conn);
+    rd_conn_close(&conn);
     return rc;
 }
 
@@ -548,17 +558,17 @@ int rd_root_show(void *self, struct trove_call *call)
     struct rd_ctx *ctx = self;
     struct rd_conn conn = {0};
     redisReply *r = NULL;
-    int rc = rd_connect(ctx, call, &conn);
+    int rc = rd_conn_open(ctx, call, &conn);
     if (rc != TROVE_OK)
         return rc;
-    rc = get_user(&conn, ctx->root_user, &r);
+    rc = get_user(&conn, ctx->s.root_user, &r);
     bool on = false;
     const redisReply *flags = r ? user_field(r, "flags") : NULL;
     for (size_t i = 0; flags && i < flags->elements; i++)
         on = on || (flags->element[i]->str && strcmp(flags->element[i]->str, "on") == 0);
     if (rc == TROVE_OK)
-        rc = ctx->h->set_bool(call, "enabled", on);
+        rc = ctx->host->set_bool(call, "enabled", on);
     freeReplyObject(r);
-    rd_disconnect(&conn);
+    rd_conn_close(&conn);
     return rc;
 }

@@ -1,6 +1,6 @@
 """The agent loads plugins only from its plugin directory, refuses a plugin
-built for another ABI major (naming both numbers), and refuses plugin files
-that others could have replaced."""
+built for another ABI major (naming both numbers), whether the next major or
+a 1.x plugin, and refuses plugin files that others could have replaced."""
 import os
 import shutil
 
@@ -21,11 +21,28 @@ def agent_call(env, plugin, plugin_dir, op="ping"):
     return agent.call(op)
 
 
-def test_wrong_abi_major_is_refused_with_both_numbers():
+def agent_major():
+    """The agent's own ABI major, from trove-agent --version ("... (plugin ABI 2.0)")."""
+    import subprocess
+    out = subprocess.run([harness.agent_binary(), "--version"], capture_output=True, text=True).stdout
+    return int(out.rsplit("ABI ", 1)[1].split(".")[0])
+
+
+def test_next_abi_major_is_refused_with_both_numbers():
+    mine = agent_major()
     with harness.Env() as env:
         r = agent_call(env, "nextmajor", FIXTURES)
-        check(not r.ok, f"a plugin for ABI major 2 was loaded: {r}")
-        check("ABI major 2" in r.message and "ABI major 1" in r.message,
+        check(not r.ok, f"a plugin for ABI major {mine + 1} was loaded: {r}")
+        check(f"ABI major {mine + 1}" in r.message and f"ABI major {mine}" in r.message,
+              f"message must name both ABI majors: {r.message!r}")
+
+
+def test_v1_plugin_is_refused_with_both_numbers():
+    mine = agent_major()
+    with harness.Env() as env:
+        r = agent_call(env, "oldmajor", FIXTURES)
+        check(not r.ok and r.code == "invalid_argument", f"a plugin for ABI major 1 was loaded: {r}")
+        check("ABI major 1," in r.message and f"ABI major {mine}" in r.message,
               f"message must name both ABI majors: {r.message!r}")
 
 

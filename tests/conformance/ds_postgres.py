@@ -1,4 +1,4 @@
-"""The conformance battery's description of PostgreSQL (plugin "postgres"),
+"""trove-plugin-check's description of PostgreSQL (plugin "postgres"),
 on real PostgreSQL 15 servers.
 
 Each server is a fresh initdb cluster in the test's Env (scram-sha-256 for
@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from datastore import Datastore, Server  # noqa: E402
+from trove_check.datastore import Datastore, Server  # noqa: E402
 from postgres_server import PgServer  # noqa: E402
 
 TABLE = "conformance_rows"

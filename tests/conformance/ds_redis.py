@@ -1,4 +1,4 @@
-"""The conformance battery's description of Redis (plugin "redis").
+"""trove-plugin-check's description of Redis (plugin "redis").
 
 Redis has no named databases: its numbered databases are fixed by the
 "databases" parameter, so database.create/delete are not supported. What a
@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from datastore import Datastore, Server  # noqa: E402
+from trove_check.datastore import Datastore, Server  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
 
 

@@ -82,7 +82,7 @@ def test_hello_and_heartbeats():
         peer, agent, hello = start(env)
         check(peer.agent_id == b"wire-1", f"routing id is {peer.agent_id!r}, not the instance id")
         check(hello["instance"] == "wire-1" and hello["plugin"]["name"] == "redis", f"hello: {hello}")
-        check(hello["abi"]["major"] == 1 and "user.create" in hello["capabilities"], f"hello: {hello}")
+        check(hello["abi"]["major"] == 2 and "user.create" in hello["capabilities"], f"hello: {hello}")
         check("database.create" not in hello["capabilities"], "an unsupported op is announced as a capability")
         peer.pump(2.0)
         seqs = [h["seq"] for h in peer.heartbeats]

@@ -29,6 +29,8 @@ port={port}
 bind-address=127.0.0.1
 pid-file="{pid}"
 log-error="{log}"
+slow-query-log-file="{slow}"
+general-log-file="{general}"
 tmpdir="{tmp}"
 user=root
 server-id={server_id}
@@ -114,7 +116,8 @@ class MysqlServer:
         os.makedirs(tmp, mode=0o700, exist_ok=True)
         with open(os.path.join(self.run_dir, "my.cnf"), "w") as f:
             f.write(MY_CNF.format(datadir=self.datadir, socket=self.socket, port=self.port, pid=self.pid_file,
-                                  log=self.log, tmp=tmp, server_id=self.server_id,
+                                  log=self.log, slow=os.path.join(self.run_dir, "slow.log"),
+                                  general=os.path.join(self.run_dir, "general.log"), tmp=tmp, server_id=self.server_id,
                                   overrides=os.path.join(self.run_dir, "overrides.cnf"),
                                   role=os.path.join(self.run_dir, "role.cnf")))
 

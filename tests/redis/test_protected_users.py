@@ -32,7 +32,7 @@ def doc_list():
 
 
 def code_list():
-    """The same shape, from rd_is_system_user() and the settings in plugin.c."""
+    """The same shape, from rd_user_is_system() and the settings table in plugin.c."""
     with open(harness.source_path("plugins", "redis", "users.c")) as f:
         users_c = f.read()
     with open(harness.source_path("plugins", "redis", "plugin.c")) as f:
@@ -40,13 +40,13 @@ def code_list():
     m = re.search(r"protected_users\[\]\s*=\s*\{([^}]*)\}", users_c)
     check(m, "plugins/redis/users.c has no protected_users list")
     settings = {field: (name, default) for field, name, default in
-                re.findall(r'copy_setting\(&c->(\w+), s, n, "(\w+)", "([^"]*)"\)', plugin_c)}
+                re.findall(r'\bS\((\w+), "(\w+)", "([^"]*)"', plugin_c)}
     entries = []
     for item in (i.strip() for i in m.group(1).split(",")):
         if item.startswith('"'):
             entries.append((item.strip('"'), None, None))
         else:
-            field = re.fullmatch(r"ctx->(\w+)", item)
+            field = re.fullmatch(r"ctx->s\.(\w+)", item)
             check(field and field.group(1) in settings, f"protected user {item!r} is not a setting of plugin.c")
             name, default = settings[field.group(1)]
             entries.append((None, name, default))

@@ -41,12 +41,16 @@ def resp(*args):
 
 
 class Monitor(threading.Thread):
-    """A MONITOR connection opened as soon as the server accepts one. When it
-    is attached it creates `flag` (if given), then records every byte."""
+    """A MONITOR connection opened as soon as the server accepts one, over TCP
+    or, with `unix_path`, over a unix socket. With `open_port`, the same
+    pipeline then opens the server's TCP port (CONFIG SET port): Redis runs a
+    client's pipelined commands before it accepts another connection, so
+    nobody reaches the server over TCP before MONITOR is attached. Then it
+    records every byte."""
 
-    def __init__(self, port, password, flag=None):
+    def __init__(self, port, password, unix_path=None, open_port=None):
         super().__init__(daemon=True)
-        self.port, self.password, self.flag = port, password, flag
+        self.port, self.password, self.unix_path, self.open_port = port, password, unix_path, open_port
         self.data = bytearray()
         self.attached = threading.Event()
         self.stopping = threading.Event()
@@ -55,7 +59,16 @@ class Monitor(threading.Thread):
         deadline = time.monotonic() + 60
         while not self.stopping.is_set() and time.monotonic() < deadline:
             try:
-                return socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
+                if not self.unix_path:
+                    return socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    sock.settimeout(0.5)
+                    sock.connect(self.unix_path)
+                    return sock
+                except OSError:
+                    sock.close()
+                    raise
             except OSError:
                 time.sleep(0.005)
         return None
@@ -65,16 +78,21 @@ class Monitor(threading.Thread):
         if not sock:
             return
         with sock:
-            sock.sendall(resp("AUTH", "default", self.password) + resp("MONITOR"))
+            pipeline = [resp("AUTH", "default", self.password)]
+            if self.open_port:
+                pipeline.append(resp("CONFIG", "SET", "port", str(self.open_port)))
+            pipeline.append(resp("MONITOR"))
+            sock.sendall(b"".join(pipeline))
             replies = b""
-            while replies.count(b"+OK\r\n") < 2 and not self.stopping.is_set():
-                chunk = sock.recv(4096)
+            while replies.count(b"+OK\r\n") < len(pipeline) and not self.stopping.is_set():
+                try:
+                    chunk = sock.recv(4096)
+                except socket.timeout:
+                    continue
                 if not chunk:
                     return
                 replies += chunk
-            self.data += replies.split(b"+OK\r\n", 2)[2]
-            if self.flag:
-                open(self.flag, "w").close()
+            self.data += replies.split(b"+OK\r\n", len(pipeline))[len(pipeline)]
             self.attached.set()
             sock.settimeout(0.1)
             while not self.stopping.is_set():
@@ -148,8 +166,8 @@ class Relay(threading.Thread):
             return bytes(self.sent).decode("utf-8", "replace")
 
 
-def start_monitor(env, port, password, flag=None):
-    m = Monitor(port, password, flag)
+def start_monitor(env, port, password, unix_path=None, open_port=None):
+    m = Monitor(port, password, unix_path, open_port)
     m.start()
     env.callback(m.stop)
     return m
@@ -173,17 +191,17 @@ def check_absent(records, secrets):
 def test_prepare_and_user_operations_leave_no_password_in_redis_records():
     with harness.Env(prefix="redis-secrets-") as env:
         server = RedisServer(env, password=ADMIN)   # not started: the plugin prepares it
-        # The plugin starts redis-server through this wrapper, which returns
-        # only once the MONITOR connection is attached: MONITOR sees prepare
-        # from its first command.
-        flag = env.path("monitor-attached")
+        # The plugin starts redis-server through this wrapper, which keeps its
+        # TCP port closed and listens on a unix socket instead; the MONITOR
+        # connection attaches there and opens the port in the same pipeline,
+        # so MONITOR sees prepare from the agent's first command.
+        sock = env.path("monitor.sock")
         wrapper = env.path("redis-server-wrapper")
         with open(wrapper, "w") as f:
-            f.write(f'#!/bin/sh\nredis-server "$@" || exit $?\ni=0\n'
-                    f'while [ ! -e "{flag}" ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i + 1)); done\n')
+            f.write(f'#!/bin/sh\nexec redis-server "$@" --port 0 --unixsocket "{sock}" --unixsocketperm 700\n')
         os.chmod(wrapper, 0o755)
         agent = harness.Agent(env, "redis", dict(server.settings, redis_server=wrapper))
-        monitor = start_monitor(env, server.port, server.password, flag)
+        monitor = start_monitor(env, server.port, server.password, unix_path=sock, open_port=server.port)
         secrets = dict(PASSWORDS)
         stderr = []
 

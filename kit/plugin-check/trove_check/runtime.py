@@ -167,7 +167,10 @@ class OpFailed(Exception):
 
 
 class ControlPlane:
-    """trove-control with CURVE keys and an allow-list of agent keys."""
+    """trove-control with CURVE keys and an allow-list of agent keys. The check
+    starts its servers and agents itself, so the control plane provisions
+    nothing and serves no REST API (no fixed port shared between runs);
+    trovectl takes the operator's path, --endpoint on the client socket."""
 
     def __init__(self, env):
         self.env = env
@@ -181,7 +184,8 @@ class ControlPlane:
             "agent_endpoint": self.agent_endpoint, "client_endpoint": self.client_endpoint,
             "state_dir": self.dir, "log_level": "info", "request_timeout_ms": 600000,
             "server_key_file": os.path.join(self.dir, "server.key"),
-            "allowed_agents_file": os.path.join(self.dir, "allowed_agents")}})
+            "allowed_agents_file": os.path.join(self.dir, "allowed_agents"),
+            "provisioner": "none", "api_listen": "off"}})
 
     def _keygen(self, base):
         cp = subprocess.run([binary("trove-control"), "keygen", base], capture_output=True,

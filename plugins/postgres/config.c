@@ -49,7 +49,7 @@ static const char SETTINGS_SQL[] =
     "SELECT name, vartype, min_val, max_val, array_to_string(enumvals, ','), unit, context, boot_val, short_desc, "
     "setting FROM pg_settings ORDER BY name";
 
-static int emit_row(struct pg *pg, struct trove_call *call, PGresult *r, int i)
+static int emit_row(struct pg_ctx *ctx, struct trove_call *call, PGresult *r, int i)
 {
     const char *type = PQgetvalue(r, i, 1);
     struct trove_param p = {.size = sizeof(p), .name = PQgetvalue(r, i, 0), .type = TROVE_PARAM_STRING};
@@ -79,13 +79,13 @@ static int emit_row(struct pg *pg, struct trove_call *call, PGresult *r, int i)
         if (!enums || !allowed) {
             free(enums);
             free(allowed);
-            return pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
+            return ctx->host->fail(call, TROVE_EINTERNAL, "out of memory");
         }
         for (char *save = NULL, *tok = strtok_r(enums, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
             allowed[p.n_allowed++] = tok;
         p.allowed = allowed;
     }
-    int rc = pg->h->emit_param(call, &p);
+    int rc = ctx->host->emit_param(call, &p);
     free(allowed);
     free(enums);
     return rc;
@@ -93,7 +93,7 @@ static int emit_row(struct pg *pg, struct trove_call *call, PGresult *r, int i)
 
 /* One line of `postgres --describe-config`: name, context, group, TYPE,
  * default, min, max, short description, long description (tab-separated). */
-static int emit_described(struct pg *pg, struct trove_call *call, char *line)
+static int emit_described(struct pg_ctx *ctx, struct trove_call *call, char *line)
 {
     char *f[9] = {0};
     int n = 0;
@@ -119,65 +119,66 @@ static int emit_described(struct pg *pg, struct trove_call *call, char *line)
         p.min_float = strtod(f[5], NULL);
         p.max_float = strtod(f[6], NULL);
     }
-    return pg->h->emit_param(call, &p);
+    return ctx->host->emit_param(call, &p);
 }
 
 /* The schema of a server that is not running yet (a fresh instance being
  * prepared): the binary's own description. Enum values and units are not
  * in it, so enums appear as strings and the server checks them on apply. */
-static int schema_offline(struct pg *pg, struct trove_call *call)
+static int schema_offline(struct pg_ctx *ctx, struct trove_call *call)
 {
     size_t size = 1 << 20;
     char *out = malloc(size);
     if (!out)
-        return pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
+        return ctx->host->fail(call, TROVE_EINTERNAL, "out of memory");
     const char *argv[] = {"postgres", "--describe-config", NULL};
-    int rc = pg_tool(pg, call, argv, NULL, out, size);
+    int rc = pg_tool_run(ctx, call, argv, NULL, out, size);
     for (char *save = NULL, *line = rc == TROVE_OK ? strtok_r(out, "\n", &save) : NULL; line && rc == TROVE_OK;
          line = strtok_r(NULL, "\n", &save))
-        rc = emit_described(pg, call, line);
+        rc = emit_described(ctx, call, line);
     free(out);
     return rc;
 }
 
 int pg_config_schema(void *self, struct trove_call *call)
 {
-    struct pg *pg = self;
-    if (pg->datadir[0] && !pg_server_running(pg))
-        return schema_offline(pg, call);
-    PGconn *c = pg_connect(pg, call, NULL);
+    struct pg_ctx *ctx = self;
+    if (ctx->s.datadir[0] && !pg_server_running(ctx))
+        return schema_offline(ctx, call);
+    PGconn *c = pg_conn_open(ctx, call, NULL);
     if (!c)
         return TROVE_EUNAVAIL;
-    PGresult *r = pg_query(pg, call, c, SETTINGS_SQL, 0, NULL);
+    PGresult *r = pg_conn_query(ctx, call, c, SETTINGS_SQL, 0, NULL);
     int rc = r ? TROVE_OK : TROVE_EDATASTORE;
     for (int i = 0; r && rc == TROVE_OK && i < PQntuples(r); i++)
         if (offered(PQgetvalue(r, i, 0), PQgetvalue(r, i, 6)))
-            rc = emit_row(pg, call, r, i);
+            rc = emit_row(ctx, call, r, i);
     PQclear(r);
     PQfinish(c);
     return rc;
 }
 
 /* TROVE_OK when every name is an offered parameter of this server. */
-static int check_names(struct pg *pg, struct trove_call *call, PGconn *c, const struct trove_kv *values, size_t n)
+static int check_names(struct pg_ctx *ctx, struct trove_call *call, PGconn *c, const struct trove_kv *values,
+                       size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const char *p[] = {values[i].key};
-        PGresult *r = pg_query(pg, call, c, "SELECT context FROM pg_settings WHERE name = $1", 1, p);
+        PGresult *r = pg_conn_query(ctx, call, c, "SELECT context FROM pg_settings WHERE name = $1", 1, p);
         if (!r)
             return TROVE_EDATASTORE;
         bool ok = PQntuples(r) == 1 && offered(values[i].key, PQgetvalue(r, 0, 0));
         PQclear(r);
         if (!ok)
-            return pg->h->fail(call, TROVE_EINVAL, "parameter \"%s\" is unknown or managed by the agent",
-                               values[i].key);
+            return ctx->host->fail(call, TROVE_EINVAL, "parameter \"%s\" is unknown or managed by the agent",
+                                   values[i].key);
     }
     return TROVE_OK;
 }
 
 int pg_config_validate(void *self, struct trove_call *call, const struct trove_kv *values, size_t n)
 {
-    struct pg *pg = self;
+    struct pg_ctx *ctx = self;
     char problems[1024] = "";
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
@@ -192,42 +193,44 @@ int pg_config_validate(void *self, struct trove_call *call, const struct trove_k
                                     len ? "; " : "", why);
     }
     if (len)
-        return pg->h->fail(call, TROVE_EINVAL, "%s", problems);
+        return ctx->host->fail(call, TROVE_EINVAL, "%s", problems);
     return TROVE_OK;
 }
 
-/* "ALTER SYSTEM SET a.b = 'v'" / "ALTER SYSTEM RESET a.b"; names are checked
- * against pg_settings first, and each dotted part is quoted. */
-static char *alter_sql(struct pg *pg, struct trove_call *call, PGconn *c, const char *name, const char *value)
+/* "ALTER SYSTEM SET a.b = 'v'" / "ALTER SYSTEM RESET a.b" (value NULL);
+ * names are checked against pg_settings first, and each dotted part is
+ * quoted. */
+static void alter_sql(struct tps_buf *b, const char *name, const char *value)
 {
-    char *copy = strdup(name), *save = NULL, *out = strdup("");
-    for (char *part = copy ? strtok_r(copy, ".", &save) : NULL; part && out; part = strtok_r(NULL, ".", &save)) {
-        char *q = pg_ident(pg, call, c, part);
-        char *next = q ? pg_sql("%s%s%s", out, out[0] ? "." : "", q) : NULL;
-        PQfreemem(q);
-        free(out);
-        out = next;
+    tps_buf_add(b, value ? "ALTER SYSTEM SET " : "ALTER SYSTEM RESET ");
+    for (const char *part = name;;) {
+        size_t len = strcspn(part, ".");
+        struct tps_buf one = {0};
+        tps_buf_addn(&one, part, len);
+        tps_quote_ident(b, tps_buf_str(&one) ? one.data : "", '"');
+        b->oom = b->oom || one.oom;
+        tps_buf_free(&one);
+        if (!part[len])
+            break;
+        tps_buf_add(b, ".");
+        part += len + 1;
     }
-    free(copy);
-    char *lit = out && value ? pg_literal(pg, call, c, value) : NULL;
-    char *sql = !out ? NULL : value ? (lit ? pg_sql("ALTER SYSTEM SET %s = %s", out, lit) : NULL)
-                                    : pg_sql("ALTER SYSTEM RESET %s", out);
-    PQfreemem(lit);
-    free(out);
-    return sql;
+    if (value) {
+        tps_buf_add(b, " = ");
+        tps_quote_literal(b, value);
+    }
 }
 
-static int alter(struct pg *pg, struct trove_call *call, PGconn *c, const char *name, const char *value)
+static int alter(struct pg_ctx *ctx, struct trove_call *call, PGconn *c, const char *name, const char *value)
 {
-    char *sql = alter_sql(pg, call, c, name, value);
-    int rc = sql ? pg_run(pg, call, c, sql, 0, NULL) : pg->h->fail(call, TROVE_EINTERNAL, "cannot build statement");
-    free(sql);
-    return rc;
+    struct tps_buf sql = {0};
+    alter_sql(&sql, name, value);
+    return pg_conn_run_buf(ctx, call, c, &sql);
 }
 
-int pg_reload_and_wait(struct pg *pg, struct trove_call *call, PGconn *c)
+int pg_config_reload(struct pg_ctx *ctx, struct trove_call *call, PGconn *c)
 {
-    PGresult *r = pg_query(pg, call, c, "SELECT pg_conf_load_time()::text, pg_reload_conf()", 0, NULL);
+    PGresult *r = pg_conn_query(ctx, call, c, "SELECT pg_conf_load_time()::text, pg_reload_conf()", 0, NULL);
     if (!r)
         return TROVE_EDATASTORE;
     char before[64];
@@ -235,33 +238,34 @@ int pg_reload_and_wait(struct pg *pg, struct trove_call *call, PGconn *c)
     PQclear(r);
     /* A backend re-reads the files at its next statement after the
      * postmaster forwarded SIGHUP; pg_conf_load_time() moves then. */
-    for (uint64_t deadline = pg_now_ms() + 10000; pg_now_ms() < deadline; pg_sleep_ms(20)) {
+    for (uint64_t deadline = tps_now_ms() + 10000; tps_now_ms() < deadline; tps_sleep_ms(20)) {
         bool reloaded = false;
         const char *p[] = {before};
-        int rc = pg_query_bool(pg, call, c, "SELECT pg_conf_load_time() > $1::timestamptz", 1, p, &reloaded);
+        int rc = pg_conn_query_bool(ctx, call, c, "SELECT pg_conf_load_time() > $1::timestamptz", 1, p, &reloaded);
         if (rc != TROVE_OK || reloaded)
             return rc;
     }
-    return pg->h->fail(call, TROVE_ETIMEOUT, "the server did not reload its configuration within 10 s");
+    return ctx->host->fail(call, TROVE_ETIMEOUT, "the server did not reload its configuration within 10 s");
 }
 
 /* add_str "applied" or "pending_restart" for `name`. */
-static int report(struct pg *pg, struct trove_call *call, PGconn *c, const char *name)
+static int report(struct pg_ctx *ctx, struct trove_call *call, PGconn *c, const char *name)
 {
     const char *p[] = {name};
     bool pending = false;
-    int rc = pg_query_bool(pg, call, c, "SELECT pending_restart FROM pg_settings WHERE name = $1", 1, p, &pending);
-    return rc == TROVE_OK ? pg->h->add_str(call, pending ? "pending_restart" : "applied", name) : rc;
+    int rc = pg_conn_query_bool(ctx, call, c, "SELECT pending_restart FROM pg_settings WHERE name = $1", 1, p,
+                                &pending);
+    return rc == TROVE_OK ? ctx->host->add_str(call, pending ? "pending_restart" : "applied", name) : rc;
 }
 
 /* The overrides now in postgresql.auto.conf: name, setting. */
-static PGresult *current_overrides(struct pg *pg, struct trove_call *call, PGconn *c)
+static PGresult *current_overrides(struct pg_ctx *ctx, struct trove_call *call, PGconn *c)
 {
-    return pg_query(pg, call, c,
-                    "SELECT name, setting FROM pg_file_settings "
-                    "WHERE sourcefile = current_setting('data_directory') || '/postgresql.auto.conf' "
-                    "ORDER BY seqno",
-                    0, NULL);
+    return pg_conn_query(ctx, call, c,
+                         "SELECT name, setting FROM pg_file_settings "
+                         "WHERE sourcefile = current_setting('data_directory') || '/postgresql.auto.conf' "
+                         "ORDER BY seqno",
+                         0, NULL);
 }
 
 static const char *override_of(PGresult *prev, const char *name)
@@ -278,38 +282,39 @@ int pg_config_apply(void *self, struct trove_call *call, const struct trove_kv *
     return pg_config_set(self, call, values, n, true);
 }
 
-int pg_config_set(struct pg *pg, struct trove_call *call, const struct trove_kv *values, size_t n, bool reporting)
+int pg_config_set(struct pg_ctx *ctx, struct trove_call *call, const struct trove_kv *values, size_t n, bool reporting)
 {
-    int rc = pg_config_validate(pg, call, values, n);
+    int rc = pg_config_validate(ctx, call, values, n);
     if (rc != TROVE_OK)
         return rc;
-    PGconn *c = pg_connect(pg, call, NULL);
+    PGconn *c = pg_conn_open(ctx, call, NULL);
     if (!c)
         return TROVE_EUNAVAIL;
     PGresult *prev = NULL;
     size_t done = 0;
-    if ((rc = check_names(pg, call, c, values, n)) != TROVE_OK)
+    if ((rc = check_names(ctx, call, c, values, n)) != TROVE_OK)
         goto out;
-    if (!(prev = current_overrides(pg, call, c))) {
+    if (!(prev = current_overrides(ctx, call, c))) {
         rc = TROVE_EDATASTORE;
         goto out;
     }
     for (; done < n && rc == TROVE_OK; done++)
-        rc = alter(pg, call, c, values[done].key, values[done].value ? values[done].value : "");
+        rc = alter(ctx, call, c, values[done].key, values[done].value ? values[done].value : "");
     if (rc != TROVE_OK) {
         /* All or nothing: put back what was there before this call. */
         for (size_t i = 0; i + 1 < done; i++) {
-            char *undo = alter_sql(pg, call, c, values[i].key, override_of(prev, values[i].key));
-            if (undo)
-                PQclear(PQexec(c, undo));
-            free(undo);
+            struct tps_buf undo = {0};
+            alter_sql(&undo, values[i].key, override_of(prev, values[i].key));
+            if (tps_buf_str(&undo))
+                PQclear(PQexec(c, undo.data));
+            tps_buf_free(&undo);
         }
         goto out;
     }
-    if ((rc = pg_reload_and_wait(pg, call, c)) != TROVE_OK)
+    if ((rc = pg_config_reload(ctx, call, c)) != TROVE_OK)
         goto out;
     for (size_t i = 0; reporting && i < n && rc == TROVE_OK; i++)
-        rc = report(pg, call, c, values[i].key);
+        rc = report(ctx, call, c, values[i].key);
 out:
     PQclear(prev);
     PQfinish(c);
@@ -318,22 +323,22 @@ out:
 
 int pg_config_reset(void *self, struct trove_call *call)
 {
-    struct pg *pg = self;
-    PGconn *c = pg_connect(pg, call, NULL);
+    struct pg_ctx *ctx = self;
+    PGconn *c = pg_conn_open(ctx, call, NULL);
     if (!c)
         return TROVE_EUNAVAIL;
-    PGresult *prev = current_overrides(pg, call, c);
-    int rc = prev ? pg_run(pg, call, c, "ALTER SYSTEM RESET ALL", 0, NULL) : TROVE_EDATASTORE;
+    PGresult *prev = current_overrides(ctx, call, c);
+    int rc = prev ? pg_conn_run(ctx, call, c, "ALTER SYSTEM RESET ALL", 0, NULL) : TROVE_EDATASTORE;
     /* Read-only mode is replication state, not an override: keep it. */
     const char *read_only = prev ? override_of(prev, "default_transaction_read_only") : NULL;
     if (rc == TROVE_OK && read_only)
-        rc = alter(pg, call, c, "default_transaction_read_only", read_only);
+        rc = alter(ctx, call, c, "default_transaction_read_only", read_only);
     if (rc == TROVE_OK)
-        rc = pg_reload_and_wait(pg, call, c);
+        rc = pg_config_reload(ctx, call, c);
     for (int i = 0; rc == TROVE_OK && i < PQntuples(prev); i++) {
         const char *name = PQgetvalue(prev, i, 0);
         if (strcmp(name, "default_transaction_read_only") != 0 && override_of(prev, name) == PQgetvalue(prev, i, 1))
-            rc = report(pg, call, c, name);
+            rc = report(ctx, call, c, name);
     }
     PQclear(prev);
     PQfinish(c);
@@ -342,18 +347,18 @@ int pg_config_reset(void *self, struct trove_call *call)
 
 int pg_config_show(void *self, struct trove_call *call, const char *const *names, size_t n)
 {
-    struct pg *pg = self;
-    PGconn *c = pg_connect(pg, call, NULL);
+    struct pg_ctx *ctx = self;
+    PGconn *c = pg_conn_open(ctx, call, NULL);
     if (!c)
         return TROVE_EUNAVAIL;
-    PGresult *r = pg_query(pg, call, c, SETTINGS_SQL, 0, NULL);
+    PGresult *r = pg_conn_query(ctx, call, c, SETTINGS_SQL, 0, NULL);
     int rc = r ? TROVE_OK : TROVE_EDATASTORE;
     for (size_t k = 0; rc == TROVE_OK && k < n; k++) {
         bool found = false;
         for (int i = 0; !found && i < PQntuples(r); i++)
             found = strcmp(PQgetvalue(r, i, 0), names[k]) == 0 && offered(names[k], PQgetvalue(r, i, 6));
         if (!found)
-            rc = pg->h->fail(call, TROVE_EINVAL, "parameter \"%s\" is unknown or managed by the agent", names[k]);
+            rc = ctx->host->fail(call, TROVE_EINVAL, "parameter \"%s\" is unknown or managed by the agent", names[k]);
     }
     for (int i = 0; r && rc == TROVE_OK && i < PQntuples(r); i++) {
         const char *name = PQgetvalue(r, i, 0);
@@ -361,7 +366,7 @@ int pg_config_show(void *self, struct trove_call *call, const char *const *names
         for (size_t k = 0; !wanted && k < n; k++)
             wanted = strcmp(names[k], name) == 0;
         if (wanted)
-            rc = pg->h->put(call, "values", name, PQgetvalue(r, i, 9));
+            rc = ctx->host->put(call, "values", name, PQgetvalue(r, i, 9));
     }
     PQclear(r);
     PQfinish(c);

@@ -42,7 +42,7 @@ void pg_lsn_format(uint64_t lsn, char *buf, size_t len)
     snprintf(buf, len, "%X/%X", (unsigned)(lsn >> 32), (unsigned)(lsn & 0xFFFFFFFFu));
 }
 
-void pg_wal_segment_name(uint32_t timeline, uint64_t segno, uint64_t seg_size, char *buf, size_t len)
+void pg_wal_segment_format(uint32_t timeline, uint64_t segno, uint64_t seg_size, char *buf, size_t len)
 {
     uint64_t per_id = UINT64_C(0x100000000) / seg_size;
     snprintf(buf, len, "%08X%08X%08X", (unsigned)timeline, (unsigned)(segno / per_id), (unsigned)(segno % per_id));

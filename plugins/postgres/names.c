@@ -11,21 +11,22 @@
 enum reserved_match {
     MATCH_NAME,     /* exactly `text` */
     MATCH_PREFIX,   /* any name starting with `text` */
-    MATCH_SETTING,  /* exactly the value of the setting `text` (a struct pg field) */
+    MATCH_SETTING,  /* exactly the value of the setting `text` (a struct pg_settings field) */
 };
 
 struct reserved {
     enum pg_object kind;
     enum reserved_match match;
     const char *text;
-    size_t setting;     /* MATCH_SETTING: offsetof(struct pg, field) */
+    size_t setting;     /* MATCH_SETTING: offsetof(struct pg_settings, field) */
     int status;         /* TROVE_EINVAL: PostgreSQL's rule; TROVE_ECONFLICT: an object in use */
     const char *why;
 };
 
 #define RESERVE_NAME(kind, name, status, why) {kind, MATCH_NAME, name, 0, status, why}
 #define RESERVE_PREFIX(kind, prefix, status, why) {kind, MATCH_PREFIX, prefix, 0, status, why}
-#define RESERVE_SETTING(kind, field, status, why) {kind, MATCH_SETTING, #field, offsetof(struct pg, field), status, why}
+#define RESERVE_SETTING(kind, field, status, why) \
+    {kind, MATCH_SETTING, #field, offsetof(struct pg_settings, field), status, why}
 
 /* The one list of reserved names. Every door that takes a role or database
  * name checks it here, listings hide what it matches, and the plugin names
@@ -52,31 +53,34 @@ static const char *kind_name(enum pg_object kind)
     return kind == PG_ROLE ? "role" : "database";
 }
 
-static bool reserved_matches(struct pg *pg, const struct reserved *r, const char *name)
+static bool reserved_matches(struct pg_ctx *ctx, const struct reserved *r, const char *name)
 {
     switch (r->match) {
     case MATCH_NAME:
         return strcmp(name, r->text) == 0;
     case MATCH_PREFIX:
         return strncmp(name, r->text, strlen(r->text)) == 0;
-    case MATCH_SETTING:
-        return strcmp(name, (const char *)pg + r->setting) == 0;
+    case MATCH_SETTING: {
+        const char *value;
+        memcpy(&value, (const char *)&ctx->s + r->setting, sizeof(value));
+        return value && strcmp(name, value) == 0;
+    }
     }
     return false;
 }
 
 /* The first RESERVED entry that covers `name`, or NULL. */
-static const struct reserved *reserved_entry(struct pg *pg, enum pg_object kind, const char *name)
+static const struct reserved *reserved_entry(struct pg_ctx *ctx, enum pg_object kind, const char *name)
 {
     for (size_t i = 0; i < sizeof(RESERVED) / sizeof(RESERVED[0]); i++)
-        if (RESERVED[i].kind == kind && reserved_matches(pg, &RESERVED[i], name))
+        if (RESERVED[i].kind == kind && reserved_matches(ctx, &RESERVED[i], name))
             return &RESERVED[i];
     return NULL;
 }
 
-bool pg_is_protected(struct pg *pg, enum pg_object kind, const char *name)
+bool pg_name_reserved(struct pg_ctx *ctx, enum pg_object kind, const char *name)
 {
-    return reserved_entry(pg, kind, name) != NULL;
+    return reserved_entry(ctx, kind, name) != NULL;
 }
 
 /* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
@@ -97,41 +101,41 @@ static bool valid_utf8(const unsigned char *s)
     return true;
 }
 
-static int check_syntax(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name)
+static int check_syntax(struct pg_ctx *ctx, struct trove_call *call, enum pg_object kind, const char *name)
 {
     const char *what = kind_name(kind);
     if (!name || !name[0])
-        return pg->h->fail(call, TROVE_EINVAL, "a %s name is required", what);
+        return ctx->host->fail(call, TROVE_EINVAL, "a %s name is required", what);
     if (strlen(name) > PG_NAME_MAX)
-        return pg->h->fail(call, TROVE_EINVAL, "%s name is %zu bytes long; PostgreSQL allows at most %d", what,
-                           strlen(name), PG_NAME_MAX);
+        return ctx->host->fail(call, TROVE_EINVAL, "%s name is %zu bytes long; PostgreSQL allows at most %d", what,
+                               strlen(name), PG_NAME_MAX);
     if (!valid_utf8((const unsigned char *)name))
-        return pg->h->fail(call, TROVE_EINVAL, "%s name is not valid UTF-8", what);
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7F)
-            return pg->h->fail(call, TROVE_EINVAL, "%s name contains a control character", what);
+        return ctx->host->fail(call, TROVE_EINVAL, "%s name is not valid UTF-8", what);
+    if (tps_has_control(name))
+        return ctx->host->fail(call, TROVE_EINVAL, "%s name contains a control character", what);
     return TROVE_OK;
 }
 
-int pg_check_managed(struct pg *pg, struct trove_call *call, enum pg_object kind, const char *name)
+int pg_name_check(struct pg_ctx *ctx, struct trove_call *call, enum pg_object kind, const char *name)
 {
-    int rc = check_syntax(pg, call, kind, name);
+    int rc = check_syntax(ctx, call, kind, name);
     if (rc != TROVE_OK)
         return rc;
-    const struct reserved *r = reserved_entry(pg, kind, name);
+    const struct reserved *r = reserved_entry(ctx, kind, name);
     if (!r)
         return TROVE_OK;
-    return pg->h->fail(call, r->status, "%s name \"%s\" is reserved (%s) and cannot be managed through the API",
-                       kind_name(kind), name, r->why);
+    return ctx->host->fail(call, r->status, "%s name \"%s\" is reserved (%s) and cannot be managed through the API",
+                           kind_name(kind), name, r->why);
 }
 
-int pg_check_password(struct pg *pg, struct trove_call *call, const char *password)
+int pg_password_check(struct pg_ctx *ctx, struct trove_call *call, const char *password)
 {
     if (!password)
         return TROVE_OK;
     if (!password[0])
-        return pg->h->fail(call, TROVE_EINVAL, "an empty password is not allowed (PostgreSQL treats it as no password)");
+        return ctx->host->fail(call, TROVE_EINVAL,
+                               "an empty password is not allowed (PostgreSQL treats it as no password)");
     if (strlen(password) >= PG_PASSWORD_MAX)
-        return pg->h->fail(call, TROVE_EINVAL, "password is longer than %d bytes", PG_PASSWORD_MAX - 1);
+        return ctx->host->fail(call, TROVE_EINVAL, "password is longer than %d bytes", PG_PASSWORD_MAX - 1);
     return TROVE_OK;
 }

@@ -1,46 +1,44 @@
 /*
- * plugin.c - the PostgreSQL plugin's table, open/close and settings.
- * Settings are parsed and checked once here; every other file reads them
- * from struct pg and never sees the raw key/value list.
+ * plugin.c - the PostgreSQL plugin's table, open() and close(). open() only
+ * reads and checks the settings, through one support-library table that also
+ * refuses keys it does not know; it never touches the server, so the agent
+ * starts even when the server is down or not yet prepared.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pg.h"
 
-struct setting {
-    const char *key;
-    size_t offset;
-    size_t size;
-    const char *fallback;
+#define S(field, key, fallback, flags) TPS_SETTING_STR(struct pg_settings, field, key, fallback, flags)
+#define I(field, key, fallback, lo, hi) TPS_SETTING_INT(struct pg_settings, field, key, fallback, lo, hi)
+
+/* Every key the [datastore] section may hold (docs/plugins/postgres.md).
+ * Every string has a fallback, so none is NULL after open(). */
+static const struct tps_setting SETTINGS[] = {
+    S(host, "host", "127.0.0.1", TPS_NONEMPTY),
+    I(port, "port", "5432", 1, 65535),
+    S(socket_dir, "socket_dir", "", 0),
+    S(user, "user", "postgres", TPS_NONEMPTY),
+    S(password, "password", "", TPS_SECRET),
+    S(database, "database", "postgres", TPS_NONEMPTY),
+    S(sslmode, "sslmode", "prefer", TPS_NONEMPTY),
+    S(datadir, "datadir", "", 0),
+    S(bindir, "bindir", "/usr/lib/postgresql/15/bin", TPS_NONEMPTY),
+    S(os_user, "os_user", "postgres", TPS_NONEMPTY),
+    S(wal_archive_dir, "wal_archive_dir", "", 0),
+    S(log_file, "log_file", "", 0),
+    S(listen_addresses, "listen_addresses", "", 0),
+    S(root_user, "root_user", "root", TPS_NONEMPTY),
+    S(initdb_locale, "initdb_locale", "C.UTF-8", TPS_NONEMPTY),
+    S(initdb_encoding, "initdb_encoding", "UTF8", TPS_NONEMPTY),
+    I(connect_timeout, "connect_timeout", "5", 1, 3600),
+    I(start_timeout, "start_timeout", "120", 1, 86400),
 };
+#define N_SETTINGS (sizeof(SETTINGS) / sizeof(SETTINGS[0]))
 
-#define S(k, field, def) {k, offsetof(struct pg, field), sizeof(((struct pg *)0)->field), def}
-static const struct setting string_settings[] = {
-    S("host", host, "127.0.0.1"),
-    S("socket_dir", socket_dir, ""),
-    S("user", user, "postgres"),
-    S("password", password, ""),
-    S("database", database, "postgres"),
-    S("sslmode", sslmode, "prefer"),
-    S("datadir", datadir, ""),
-    S("bindir", bindir, "/usr/lib/postgresql/15/bin"),
-    S("os_user", os_user, "postgres"),
-    S("wal_archive_dir", wal_archive_dir, ""),
-    S("log_file", log_file, ""),
-    S("listen_addresses", listen_addresses, ""),
-    S("root_user", root_user, "root"),
-    S("initdb_locale", initdb_locale, "C.UTF-8"),
-    S("initdb_encoding", initdb_encoding, "UTF8"),
-};
-#undef S
-
-static const char *const int_settings[] = {"port", "connect_timeout", "start_timeout"};
-
-/* Characters allowed in paths and addresses that end up in pg_ctl's shell
- * command line and in postgresql.conf: no quotes, spaces or shell syntax. */
+/* Characters allowed in paths and addresses that end up in archive_command
+ * (a shell command) and in postgresql.conf: no quotes, spaces or shell syntax. */
 static bool safe_text(const char *s, const char *extra)
 {
     for (; *s; s++) {
@@ -54,138 +52,109 @@ static bool safe_text(const char *s, const char *extra)
 
 static bool safe_path(const char *p)
 {
-    return p[0] == '/' && safe_text(p, "/._+-,@=:~") && !strstr(p, "/../") &&
-           strlen(p) < PG_PATH_MAX - 64;
+    return p[0] == '/' && safe_text(p, "/._+-,@=:~") && !strstr(p, "/../") && strlen(p) < PG_PATH_MAX - 64;
 }
 
-static int parse_int(const char *key, const char *value, int lo, int hi, int *out, char *err, size_t errlen)
+/* Replace a string setting by a derived value (the setting's own string is
+ * freed). False when out of memory. */
+static bool derive(char **field, const char *fmt, const char *value)
 {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(value, &end, 10);
-    if (errno || !end || *end || end == value || v < lo || v > hi) {
-        snprintf(err, errlen, "setting %s = \"%s\" must be an integer in [%d, %d]", key, value, lo, hi);
-        return TROVE_EINVAL;
-    }
-    *out = (int)v;
-    return TROVE_OK;
+    struct tps_buf b = {0};
+    tps_buf_addf(&b, fmt, value);
+    if (!tps_buf_str(&b))
+        return false;
+    free(*field);
+    *field = b.data;   /* the buffer's storage becomes the setting's */
+    return true;
 }
 
-static int apply_setting(struct pg *pg, const char *key, const char *value, char *err, size_t errlen)
+static int derive_defaults(struct pg_settings *s, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < sizeof(string_settings) / sizeof(string_settings[0]); i++) {
-        const struct setting *s = &string_settings[i];
-        if (strcmp(s->key, key) != 0)
-            continue;
-        if (strlen(value) >= s->size) {
-            snprintf(err, errlen, "setting %s is too long (at most %zu bytes)", key, s->size - 1);
-            return TROVE_EINVAL;
-        }
-        memcpy((char *)pg + s->offset, value, strlen(value) + 1);
-        return TROVE_OK;
-    }
-    if (strcmp(key, "port") == 0)
-        return parse_int(key, value, 1, 65535, &pg->port, err, errlen);
-    if (strcmp(key, "connect_timeout") == 0)
-        return parse_int(key, value, 1, 3600, &pg->connect_timeout, err, errlen);
-    if (strcmp(key, "start_timeout") == 0)
-        return parse_int(key, value, 1, 86400, &pg->start_timeout, err, errlen);
-    (void)int_settings;
-    snprintf(err, errlen, "unknown setting \"%s\" in [datastore]", key);
-    return TROVE_EINVAL;
+    bool ok = true;
+    if (s->datadir[0] && !s->wal_archive_dir[0])
+        ok = derive(&s->wal_archive_dir, "%s.wal-archive", s->datadir);
+    if (ok && s->datadir[0] && !s->log_file[0])
+        ok = derive(&s->log_file, "%s.log", s->datadir);
+    if (ok && !s->listen_addresses[0] && s->host[0] != '/')
+        ok = derive(&s->listen_addresses, "%s", s->host);
+    if (!ok)
+        snprintf(err, errlen, "out of memory");
+    return ok ? TROVE_OK : TROVE_EINTERNAL;
 }
 
-static void set_defaults(struct pg *pg)
-{
-    for (size_t i = 0; i < sizeof(string_settings) / sizeof(string_settings[0]); i++)
-        snprintf((char *)pg + string_settings[i].offset, string_settings[i].size, "%s", string_settings[i].fallback);
-    pg->port = 5432;
-    pg->connect_timeout = 5;
-    pg->start_timeout = 120;
-}
-
-/* Derived defaults and the checks that keep paths out of shell trouble. */
-static int finish_settings(struct pg *pg, char *err, size_t errlen)
+/* The checks that keep paths out of shell trouble and names within
+ * PostgreSQL's limits. */
+static int check_settings(const struct pg_settings *s, char *err, size_t errlen)
 {
     const char *bad = NULL;
-    if (pg->datadir[0]) {
-        if (!pg->wal_archive_dir[0])
-            snprintf(pg->wal_archive_dir, sizeof(pg->wal_archive_dir), "%s.wal-archive", pg->datadir);
-        if (!pg->log_file[0])
-            snprintf(pg->log_file, sizeof(pg->log_file), "%s.log", pg->datadir);
-    }
-    if (!pg->listen_addresses[0] && pg->host[0] != '/')
-        snprintf(pg->listen_addresses, sizeof(pg->listen_addresses), "%s", pg->host);
-    if (pg->datadir[0] && !safe_path(pg->datadir))
+    if (s->datadir[0] && !safe_path(s->datadir))
         bad = "datadir";
-    else if (!safe_path(pg->bindir))
+    else if (!safe_path(s->bindir))
         bad = "bindir";
-    else if (pg->wal_archive_dir[0] && !safe_path(pg->wal_archive_dir))
+    else if (s->wal_archive_dir[0] && !safe_path(s->wal_archive_dir))
         bad = "wal_archive_dir";
-    else if (pg->log_file[0] && !safe_path(pg->log_file))
+    else if (s->log_file[0] && !safe_path(s->log_file))
         bad = "log_file";
-    else if (pg->socket_dir[0] && !safe_path(pg->socket_dir))
+    else if (s->socket_dir[0] && !safe_path(s->socket_dir))
         bad = "socket_dir";
-    if (bad) {
-        snprintf(err, errlen, "setting %s must be an absolute path of letters, digits and /._+-,@=:~", bad);
-        return TROVE_EINVAL;
-    }
-    if (!safe_text(pg->listen_addresses, ".:-_,*") || !safe_text(pg->os_user, "._-") || !pg->os_user[0]) {
-        snprintf(err, errlen, "settings listen_addresses and os_user may hold only letters, digits and .:-_,*");
-        return TROVE_EINVAL;
-    }
-    if (!pg->user[0] || !pg->root_user[0] || strcmp(pg->user, pg->root_user) == 0) {
-        snprintf(err, errlen, "settings user and root_user must be set and differ");
-        return TROVE_EINVAL;
-    }
-    if (!safe_text(pg->initdb_locale, "._-@") || !safe_text(pg->initdb_encoding, "_-")) {
-        snprintf(err, errlen, "settings initdb_locale/initdb_encoding hold unexpected characters");
-        return TROVE_EINVAL;
-    }
+    if (bad)
+        return snprintf(err, errlen, "setting %s must be an absolute path of letters, digits and /._+-,@=:~", bad),
+               TROVE_EINVAL;
+    if (!safe_text(s->listen_addresses, ".:-_,*") || !safe_text(s->os_user, "._-"))
+        return snprintf(err, errlen, "settings listen_addresses and os_user may hold only letters, digits and .:-_,*"),
+               TROVE_EINVAL;
+    if (strcmp(s->user, s->root_user) == 0)
+        return snprintf(err, errlen, "settings user and root_user must differ"), TROVE_EINVAL;
+    if (strlen(s->user) > PG_NAME_MAX || strlen(s->root_user) > PG_NAME_MAX || strlen(s->database) > PG_NAME_MAX)
+        return snprintf(err, errlen, "settings user, root_user and database are PostgreSQL names: at most %d bytes",
+                        PG_NAME_MAX), TROVE_EINVAL;
+    if (strlen(s->password) >= PG_PASSWORD_MAX || strlen(s->host) >= 256)
+        return snprintf(err, errlen, "setting password (at most %d bytes) or host (255) is too long",
+                        PG_PASSWORD_MAX - 1), TROVE_EINVAL;
+    if (!safe_text(s->initdb_locale, "._-@") || !safe_text(s->initdb_encoding, "_-") ||
+        strlen(s->initdb_locale) > 63 || strlen(s->initdb_encoding) > 31)
+        return snprintf(err, errlen, "settings initdb_locale/initdb_encoding hold unexpected characters"),
+               TROVE_EINVAL;
     return TROVE_OK;
 }
 
 static int pg_open(const struct trove_host *host, const struct trove_open_request *req, void **self, char *err,
                    size_t errlen)
 {
-    const struct trove_kv *settings = req->settings;
-    size_t n_settings = req->n_settings;
-    struct pg *pg = calloc(1, sizeof(*pg));
-    if (!pg) {
-        snprintf(err, errlen, "out of memory");
-        return TROVE_EINTERNAL;
-    }
-    pg->h = host;
-    set_defaults(pg);
-    int rc = TROVE_OK;
-    for (size_t i = 0; i < n_settings && rc == TROVE_OK; i++)
-        if (settings[i].key && settings[i].value)
-            rc = apply_setting(pg, settings[i].key, settings[i].value, err, errlen);
-    if (rc == TROVE_OK)
-        rc = finish_settings(pg, err, errlen);
+    struct pg_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return snprintf(err, errlen, "out of memory"), TROVE_EINTERNAL;
+    ctx->host = host;
+    int rc = tps_settings_parse(SETTINGS, N_SETTINGS, req->settings, req->n_settings, &ctx->s, "postgres", err,
+                                errlen);
+    if (rc == TROVE_OK && (rc = derive_defaults(&ctx->s, err, errlen)) == TROVE_OK)
+        rc = check_settings(&ctx->s, err, errlen);
+    if (rc == TROVE_OK && !tps_path(ctx->state_dir, sizeof(ctx->state_dir), "%s", req->state_dir))
+        rc = TROVE_EINVAL, snprintf(err, errlen, "the state directory path is too long");
     if (rc != TROVE_OK) {
-        explicit_bzero(pg, sizeof(*pg));
-        free(pg);
+        tps_settings_free(SETTINGS, N_SETTINGS, &ctx->s);   /* a no-op after a failed parse */
+        free(ctx);
         return rc;
     }
-    *self = pg;
+    *self = ctx;
     return TROVE_OK;
 }
 
 static void pg_close(void *self)
 {
-    if (!self)
+    struct pg_ctx *ctx = self;
+    if (!ctx)
         return;
-    explicit_bzero(self, sizeof(struct pg));
-    free(self);
+    tps_settings_free(SETTINGS, N_SETTINGS, &ctx->s);
+    free(ctx);
 }
 
-static const struct trove_plugin plugin = {
+static const struct trove_plugin PLUGIN = {
     .abi_major = TROVE_ABI_MAJOR,
     .abi_minor = TROVE_ABI_MINOR,
     .size = sizeof(struct trove_plugin),
     .name = "postgres",
-    .version = "1.0.0",
+    .version = PG_PLUGIN_VERSION,
     .features = TROVE_FEATURE_BACKUP_INCREMENTAL | TROVE_FEATURE_BACKUP_LOGICAL | TROVE_FEATURE_DATABASE_CREATE,
     .open = pg_open,
     .close = pg_close,
@@ -225,9 +194,16 @@ static const struct trove_plugin plugin = {
     .repl_wait = pg_repl_wait,
     .repl_status = pg_repl_status,
     .repl_compare = pg_repl_compare,
+    .repl_credentials = pg_repl_credentials,
+    .database_alter = pg_database_alter,
+    .cluster_join = NULL,     /* a primary and its standbys are replication, not membership */
+    .cluster_leave = NULL,
+    .cluster_status = NULL,
+    .guest_log_list = pg_guest_log_list,
+    .guest_log_read = pg_guest_log_read,
 };
 
 TROVE_EXPORT const struct trove_plugin *trove_plugin_entry(void)
 {
-    return &plugin;
+    return &PLUGIN;
 }

@@ -16,10 +16,10 @@
 #define BLOCK 512
 #define CHUNK (1 << 20)
 
-static int put(struct pg *pg, struct trove_call *call, struct trove_sink *sink, const void *data, size_t len)
+static int put(struct pg_ctx *ctx, struct trove_call *call, struct trove_sink *sink, const void *data, size_t len)
 {
-    int rc = pg->h->sink_write(sink, data, len);
-    return rc == TROVE_OK ? rc : pg->h->fail(call, rc, "writing the backup stream failed");
+    int rc = ctx->host->sink_write(sink, data, len);
+    return rc == TROVE_OK ? rc : ctx->host->fail(call, rc, "writing the backup stream failed");
 }
 
 static void octal(char *field, size_t width, uint64_t value)
@@ -48,51 +48,51 @@ static void header(char *h, const char *name, uint64_t size, time_t mtime)
     h[155] = ' ';
 }
 
-int pg_tar_add_file(struct pg *pg, struct trove_call *call, struct trove_sink *sink, const char *dir,
-                    const char *name)
+int pg_tar_add(struct pg_ctx *ctx, struct trove_call *call, struct trove_sink *sink, const char *dir,
+               const char *name)
 {
     char path[PG_PATH_MAX + 128], h[BLOCK];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     if (strlen(name) >= 100)
-        return pg->h->fail(call, TROVE_EINTERNAL, "file name too long for the archive: %s", name);
+        return ctx->host->fail(call, TROVE_EINTERNAL, "file name too long for the archive: %s", name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         int err = errno;
         if (fd >= 0)
             close(fd);
-        return pg->h->fail(call, err == ENOENT ? TROVE_ECONFLICT : TROVE_EINTERNAL, "%s: %s", path, strerror(err));
+        return ctx->host->fail(call, err == ENOENT ? TROVE_ECONFLICT : TROVE_EINTERNAL, "%s: %s", path, strerror(err));
     }
     char *buf = malloc(CHUNK);
-    int rc = buf ? TROVE_OK : pg->h->fail(call, TROVE_EINTERNAL, "out of memory");
+    int rc = buf ? TROVE_OK : ctx->host->fail(call, TROVE_EINTERNAL, "out of memory");
     header(h, name, (uint64_t)st.st_size, st.st_mtime);
     if (rc == TROVE_OK)
-        rc = put(pg, call, sink, h, BLOCK);
+        rc = put(ctx, call, sink, h, BLOCK);
     uint64_t left = (uint64_t)st.st_size;
     while (rc == TROVE_OK && left > 0) {
         ssize_t r = read(fd, buf, left < CHUNK ? (size_t)left : CHUNK);
         if (r <= 0) {
             if (r < 0 && errno == EINTR)
                 continue;
-            rc = pg->h->fail(call, TROVE_EINTERNAL, "read %s: %s", path, r < 0 ? strerror(errno) : "file shrank");
+            rc = ctx->host->fail(call, TROVE_EINTERNAL, "read %s: %s", path, r < 0 ? strerror(errno) : "file shrank");
             break;
         }
-        rc = put(pg, call, sink, buf, (size_t)r);
+        rc = put(ctx, call, sink, buf, (size_t)r);
         left -= (uint64_t)r;
     }
     size_t pad = (size_t)((BLOCK - st.st_size % BLOCK) % BLOCK);
     if (rc == TROVE_OK && pad) {
         memset(h, 0, BLOCK);
-        rc = put(pg, call, sink, h, pad);
+        rc = put(ctx, call, sink, h, pad);
     }
     free(buf);
     close(fd);
     return rc;
 }
 
-int pg_tar_finish(struct pg *pg, struct trove_call *call, struct trove_sink *sink)
+int pg_tar_finish(struct pg_ctx *ctx, struct trove_call *call, struct trove_sink *sink)
 {
     char zeros[2 * BLOCK];
     memset(zeros, 0, sizeof(zeros));
-    return put(pg, call, sink, zeros, sizeof(zeros));
+    return put(ctx, call, sink, zeros, sizeof(zeros));
 }

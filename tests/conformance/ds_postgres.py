@@ -11,7 +11,8 @@ stock `psql` client, never the agent.
 
 Access in PostgreSQL is CONNECT (+ CREATE, TEMPORARY) on a database, so
 can_read logs in to the database and reads its catalog: table privileges are
-not part of the API.
+not part of the API. database.alter's options (connection_limit,
+allow_connections) are read back from pg_database.
 """
 import os
 import sys
@@ -44,6 +45,7 @@ class PostgresDatastore(Datastore):
     live_parameter = ("work_mem", "8192")             # kB
     restart_parameter = ("max_connections", "150")
     incremental_backup = True
+    database_option = ("connection_limit", "7")       # database.alter; allow_connections is the other
 
     def start_server(self, env, index):
         pg = PgServer(env, f"pg{index}").initdb().start()
@@ -75,6 +77,11 @@ class PostgresDatastore(Datastore):
 
     def read_parameter(self, server, name):
         return server.pg.psql(f"SELECT setting FROM pg_settings WHERE name = {_text(name)}").strip()
+
+    def read_database_option(self, server, database, option):
+        column = {"connection_limit": "datconnlimit::text",
+                  "allow_connections": "CASE WHEN datallowconn THEN 'true' ELSE 'false' END"}[option]
+        return server.pg.psql(f"SELECT {column} FROM pg_database WHERE datname = {_text(database)}").strip()
 
     def same_value(self, name, wanted, reported):
         """pg_settings prints booleans as on/off and numbers in the parameter's unit."""

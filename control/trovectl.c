@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "json.h"
+#include "ops.h"
 #include "status.h"
 #include "trove_control.h"
 #include "trovectl.h"
@@ -26,12 +27,6 @@
 #define LONG_TIMEOUT_S 3600
 #define CONNECT_TIMEOUT_MS 5000
 #define WAIT_MARGIN_S 30
-
-/* Operations that run as tasks (docs/protocol.md, "Long operations"). */
-static const char *const long_ops[] = {
-    "prepare", "restart", "backup.create", "backup.restore", "replication.snapshot", "replication.attach",
-    "replication.demote",
-};
 
 struct options {
     const char *endpoint;
@@ -230,14 +225,6 @@ static void free_verb_args(struct cli_args *a)
 
 /* ------------------------------------------------------------ running */
 
-static bool op_is_long(const char *op)
-{
-    for (size_t i = 0; i < sizeof long_ops / sizeof long_ops[0]; i++)
-        if (strcmp(op, long_ops[i]) == 0)
-            return true;
-    return false;
-}
-
 static void show_progress(void *user, const char *task_id, int percent, const char *message)
 {
     (void)task_id;
@@ -248,14 +235,14 @@ static void show_progress(void *user, const char *task_id, int percent, const ch
         fprintf(stderr, "trovectl: %s: %s\n", verb, message);
 }
 
-static long default_timeout_s(const struct verb *v, const char *op, const struct cli_args *a)
+static long default_timeout_s(const char *op, const struct cli_args *a)
 {
     if (strcmp(op, "replication.wait") == 0) {
         /* The request must outlive the wait it asks for. */
         const char *wait = cli_opt(a, "wait-timeout");
         return (wait ? atol(wait) : 60) + WAIT_MARGIN_S;
     }
-    return v->long_op || op_is_long(op) ? LONG_TIMEOUT_S : SHORT_TIMEOUT_S;
+    return ops_is_long(op) ? LONG_TIMEOUT_S : SHORT_TIMEOUT_S;
 }
 
 /* An ipc:// endpoint whose socket file does not exist: nothing can answer,
@@ -287,7 +274,7 @@ static int run(const struct options *o, const struct verb *v, const struct cli_a
                        "cannot connect to the control plane at %s: no such socket (is trove-control running?)",
                        o->endpoint);
     }
-    long timeout_s = o->timeout_s ? o->timeout_s : default_timeout_s(v, op, a);
+    long timeout_s = o->timeout_s ? o->timeout_s : default_timeout_s(op, a);
     long connect_ms = timeout_s * 1000 < CONNECT_TIMEOUT_MS ? timeout_s * 1000 : CONNECT_TIMEOUT_MS;
     struct trove_control *tc = trove_control_connect(o->endpoint, (int)connect_ms, &err);
     if (!tc) {

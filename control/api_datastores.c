@@ -444,13 +444,16 @@ static json_t *params_from_schema(const struct tv *schema, const char *version_i
 
 struct params_ctx {
     char version_id[REGISTRY_ID_SIZE];
-    char *name;      /* one parameter, or NULL for the list */
+    char *name;                            /* one parameter, or NULL for the list */
+    char (*sources)[REGISTRY_ID_SIZE];     /* running instances of the version, asked in turn */
+    size_t n_sources, next_source;
 };
 
 static void params_ctx_free(void *p)
 {
     struct params_ctx *c = p;
     free(c->name);
+    free(c->sources);
     free(c);
 }
 
@@ -471,9 +474,24 @@ static void respond_params(struct api_request *r, json_t *params, const char *na
     api_fault(r, 404, "No configuration parameter named %s", api_name_ok(API_NAME_REF, name) ? name : "");
 }
 
+static void schema_reply(struct api_request *r, int status, const char *message, const struct tv *result);
+
+/* Ask the next running instance of the version for its plugin's schema. */
+static void ask_next_source(struct api_request *r)
+{
+    struct params_ctx *c = r->ctx;
+    api_submit_operator(r, c->sources[c->next_source++], "config.schema", NULL, schema_reply);
+}
+
 static void schema_reply(struct api_request *r, int status, const char *message, const struct tv *result)
 {
     struct params_ctx *c = r->ctx;
+    /* An instance whose agent is not connected (yet) answers unavailable at
+     * once: another instance of the same version may well answer. */
+    if (status == TROVE_EUNAVAIL && c->next_source < c->n_sources) {
+        ask_next_source(r);
+        return;
+    }
     if (status != TROVE_OK) {
         api_fault(r, status == TROVE_ENOTSUP ? 501 : 503, "Cannot read the parameter schema: %s",
                   message[0] ? message : "the agent did not answer");
@@ -494,10 +512,19 @@ static void schema_reply(struct api_request *r, int status, const char *message,
     respond_params(r, params, c->name);
 }
 
-/* An instance of this version whose agent can answer config.schema. */
-static bool schema_source(struct api_request *r, const char *version_id, char *instance, size_t cap)
+static bool is_running_status(const char *status)
 {
     static const char *const live[] = { "ACTIVE", "HEALTHY", "RESTART_REQUIRED", "BLOCKED", NULL };
+    for (size_t k = 0; live[k]; k++)
+        if (strcmp(status, live[k]) == 0)
+            return true;
+    return false;
+}
+
+/* The instances of this version whose agents may answer config.schema (the
+ * running ones), into c->sources; false after answering. */
+static bool schema_sources(struct api_request *r, const char *version_id, struct params_ctx *c)
+{
     struct registry_query q = { 0 };
     struct registry_instance *items = NULL;
     size_t n = 0;
@@ -507,21 +534,19 @@ static bool schema_source(struct api_request *r, const char *version_id, char *i
         api_registry_fault(r, rc, err);
         return false;
     }
-    bool found = false;
-    for (size_t i = 0; i < n && !found; i++) {
-        if (strcmp(items[i].datastore_version_id, version_id) != 0)
-            continue;
-        for (size_t k = 0; live[k] && !found; k++)
-            if (strcmp(items[i].status, live[k]) == 0) {
-                snprintf(instance, cap, "%s", items[i].id);
-                found = true;
-            }
+    if (n && !(c->sources = calloc(n, sizeof *c->sources))) {
+        registry_instances_free(items, n);
+        api_fault(r, 500, "out of memory");
+        return false;
     }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(items[i].datastore_version_id, version_id) == 0 && is_running_status(items[i].status))
+            snprintf(c->sources[c->n_sources++], sizeof *c->sources, "%s", items[i].id);
     registry_instances_free(items, n);
-    if (!found)
+    if (c->n_sources == 0)
         api_fault(r, 503, "No running instance of this datastore version can report its parameter schema yet; "
                   "it is read from the first one that runs");
-    return found;
+    return c->n_sources > 0;
 }
 
 static void serve_params(struct api_request *r, const struct registry_datastore_version *v, const char *name)
@@ -531,9 +556,6 @@ static void serve_params(struct api_request *r, const struct registry_datastore_
         respond_params(r, params, name);
         return;
     }
-    char instance[REGISTRY_ID_SIZE];
-    if (!schema_source(r, v->id, instance, sizeof instance))
-        return;
     struct params_ctx *c = calloc(1, sizeof *c);
     if (!c || (name && !(c->name = strdup(name)))) {
         free(c);
@@ -542,7 +564,8 @@ static void serve_params(struct api_request *r, const struct registry_datastore_
     }
     snprintf(c->version_id, sizeof c->version_id, "%s", v->id);
     api_set_ctx(r, c, params_ctx_free);
-    api_submit_operator(r, instance, "config.schema", NULL, schema_reply);
+    if (schema_sources(r, v->id, c))
+        ask_next_source(r);
 }
 
 static void handle_params(struct api_request *r)

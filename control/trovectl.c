@@ -235,15 +235,14 @@ static void show_progress(void *user, const char *task_id, int percent, const ch
         fprintf(stderr, "trovectl: %s: %s\n", verb, message);
 }
 
-static long default_timeout_s(const struct verb *v, const char *op, const struct cli_args *a)
+static long default_timeout_s(const char *op, const struct cli_args *a)
 {
     if (strcmp(op, "replication.wait") == 0) {
         /* The request must outlive the wait it asks for. */
         const char *wait = cli_opt(a, "wait-timeout");
         return (wait ? atol(wait) : 60) + WAIT_MARGIN_S;
     }
-    /* Whether an op runs as a task is the catalogue's to say (`call` sends any op). */
-    return v->long_op || ops_is_long(op) ? LONG_TIMEOUT_S : SHORT_TIMEOUT_S;
+    return ops_is_long(op) ? LONG_TIMEOUT_S : SHORT_TIMEOUT_S;
 }
 
 /* An ipc:// endpoint whose socket file does not exist: nothing can answer,
@@ -275,7 +274,7 @@ static int run(const struct options *o, const struct verb *v, const struct cli_a
                        "cannot connect to the control plane at %s: no such socket (is trove-control running?)",
                        o->endpoint);
     }
-    long timeout_s = o->timeout_s ? o->timeout_s : default_timeout_s(v, op, a);
+    long timeout_s = o->timeout_s ? o->timeout_s : default_timeout_s(op, a);
     long connect_ms = timeout_s * 1000 < CONNECT_TIMEOUT_MS ? timeout_s * 1000 : CONNECT_TIMEOUT_MS;
     struct trove_control *tc = trove_control_connect(o->endpoint, (int)connect_ms, &err);
     if (!tc) {

@@ -35,12 +35,12 @@ typedef void (*verb_print_fn)(const struct tv *result, const struct cli_args *a)
 
 struct verb {
     const char *name;
-    const char *op;             /* the protocol operation */
+    const char *op;             /* the protocol operation; whether it runs as a task (longer default
+                                   timeout, progress lines) is the catalogue's word (ops_is_long) */
     const char *usage;          /* what follows the verb, for help and errors */
     const char *summary;
     int min_pos, max_pos;       /* positional arguments, INSTANCE included; max -1 = no limit */
     const char *options;        /* space-separated: "name" flag, "name=" value, "name=*" repeatable */
-    bool long_op;               /* runs as a task: longer default timeout, progress lines */
     verb_build_fn build;        /* NULL: no arguments */
     verb_print_fn print;        /* NULL: print nothing */
 };
@@ -53,6 +53,9 @@ bool verb_has_instance(const struct verb *v);
 /* trovectl_rest.c: the whole command line when trovectl speaks to the REST
  * API (no --endpoint and no $TROVE_CONTROL_ENDPOINT). Returns the exit code. */
 int trovectl_rest_main(int argc, char **argv);
+/* The i-th REST verb: its name, the catalogue operation it asks for (NULL
+ * when none) and whether --wait follows it. False past the end. */
+bool rest_verb_at(size_t i, const char **name, const char **op, bool *waits_for_task);
 
 /* trovectl_print.c */
 void print_kv(const struct tv *map, bool reveal_secrets);

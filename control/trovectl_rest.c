@@ -17,6 +17,7 @@
 
 #include "input.h"
 #include "json.h"
+#include "ops.h"
 #include "trove_plugin.h"
 #include "trovectl.h"
 
@@ -48,6 +49,8 @@ struct rest_verb {
     const char *summary;
     int min_pos, max_pos;     /* max -1: no limit */
     const char *options;      /* "flag", "name=" (a value), "name=*" (repeatable) */
+    const char *op;           /* the catalogue operation (common/ops.h) the verb asks for, NULL when it is
+                                 none; --wait follows the verbs whose operation runs as a task */
     int (*run)(struct rest *rs, const struct cli_args *a);
 };
 
@@ -1262,76 +1265,86 @@ static int run_flavor_delete(struct rest *rs, const struct cli_args *a)
 #define HOST "host="
 
 static const struct rest_verb rest_verbs[] = {
-    { "list", "[--limit N] [--marker ID]", "list instances", 0, 0, "limit= marker=", run_list },
-    { "show", "INSTANCE", "show an instance", 1, 1, "", run_show },
+    { "list", "[--limit N] [--marker ID]", "list instances", 0, 0, "limit= marker=", "instance.list", run_list },
+    { "show", "INSTANCE", "show an instance", 1, 1, "", "instance.show", run_show },
     { "create",
       "NAME FLAVOR --size GB [--datastore D] [--datastore-version V] [--database DB]... [--user NAME[@HOST]]...",
       "create an instance (each --user's password is read from stdin, one line each; users get every --database)",
-      2, 2, "size= datastore= datastore-version= database=* user=*", run_create },
+      2, 2, "size= datastore= datastore-version= database=* user=*", "instance.create", run_create },
     { "delete", "INSTANCE [--force]", "delete an instance (--force: also one whose agent is gone)", 1, 1, "force",
-      run_delete },
-    { "restart", "INSTANCE", "restart the database engine", 1, 1, "", run_restart },
+      "instance.delete", run_delete },
+    { "restart", "INSTANCE", "restart the database engine", 1, 1, "", "instance.restart", run_restart },
     { "resize-flavor", "INSTANCE FLAVOR", "move to another flavor (memory settings), then restart", 2, 2, "",
-      run_resize_flavor },
-    { "resize-volume", "INSTANCE SIZE", "grow the volume to SIZE GB", 2, 2, "", run_resize_volume },
-    { "reset-status", "INSTANCE", "mark an instance ERROR (a delete then forces)", 1, 1, "", run_reset_status },
+      "instance.resize_flavor", run_resize_flavor },
+    { "resize-volume", "INSTANCE SIZE", "grow the volume to SIZE GB", 2, 2, "", "instance.resize_volume",
+      run_resize_volume },
+    { "reset-status", "INSTANCE", "mark an instance ERROR (a delete then forces)", 1, 1, "", NULL,
+      run_reset_status },
 
     { "database-create", "INSTANCE NAME [--character-set X] [--collate Y]", "create a database", 2, 2,
-      "character-set= collate=", run_database_create },
-    { "database-list", "INSTANCE", "list databases", 1, 1, "", run_database_list },
-    { "database-delete", "INSTANCE NAME", "delete a database", 2, 2, "", run_database_delete },
+      "character-set= collate=", "database.create", run_database_create },
+    { "database-list", "INSTANCE", "list databases", 1, 1, "", "database.list", run_database_list },
+    { "database-delete", "INSTANCE NAME", "delete a database", 2, 2, "", "database.delete", run_database_delete },
 
     { "user-create", "INSTANCE NAME PASSWORD [DB...] [--host H]",
-      "create a user with access to DBs (PASSWORD - reads it from stdin)", 3, -1, HOST, run_user_create },
-    { "user-list", "INSTANCE", "list users", 1, 1, "", run_user_list },
-    { "user-show", "INSTANCE NAME [--host H]", "show a user", 2, 2, HOST, run_user_show },
-    { "user-delete", "INSTANCE NAME [--host H]", "delete a user", 2, 2, HOST, run_user_delete },
+      "create a user with access to DBs (PASSWORD - reads it from stdin)", 3, -1, HOST, "user.create",
+      run_user_create },
+    { "user-list", "INSTANCE", "list users", 1, 1, "", "user.list", run_user_list },
+    { "user-show", "INSTANCE NAME [--host H]", "show a user", 2, 2, HOST, "user.show", run_user_show },
+    { "user-delete", "INSTANCE NAME [--host H]", "delete a user", 2, 2, HOST, "user.delete", run_user_delete },
     { "user-grant-access", "INSTANCE NAME DB [DB...] [--host H]", "grant access to databases", 3, -1, HOST,
-      run_user_grant },
+      "user.grant", run_user_grant },
     { "user-revoke-access", "INSTANCE NAME DB [DB...] [--host H]", "revoke access to databases", 3, -1, HOST,
-      run_user_revoke },
+      "user.revoke", run_user_revoke },
     { "user-show-access", "INSTANCE NAME [--host H]", "the databases a user may access", 2, 2, HOST,
-      run_user_access },
+      "user.access", run_user_access },
     { "user-change-password", "INSTANCE NAME PASSWORD [--host H]",
-      "change a user's password (PASSWORD - reads it from stdin)", 3, 3, HOST, run_user_password },
+      "change a user's password (PASSWORD - reads it from stdin)", 3, 3, HOST, "user.password", run_user_password },
 
     { "root-enable", "INSTANCE [--password -]", "enable root; prints its password", 1, 1, "password=",
-      run_root_enable },
-    { "root-show", "INSTANCE", "whether root was ever enabled", 1, 1, "", run_root_show },
-    { "root-disable", "INSTANCE", "disable root", 1, 1, "", run_root_disable },
+      "root.enable", run_root_enable },
+    { "root-show", "INSTANCE", "whether root was ever enabled", 1, 1, "", "root.show", run_root_show },
+    { "root-disable", "INSTANCE", "disable root", 1, 1, "", "root.disable", run_root_disable },
 
-    { "datastore-list", "", "list datastores and their versions", 0, 0, "", run_datastore_list },
-    { "datastore-show", "DATASTORE", "show a datastore", 1, 1, "", run_datastore_show },
-    { "datastore-version-list", "DATASTORE", "list a datastore's versions", 1, 1, "", run_version_list },
-    { "datastore-version-show", "DATASTORE VERSION", "show a datastore version", 2, 2, "", run_version_show },
-    { "flavor-list", "", "list flavors", 0, 0, "", run_flavor_list },
-    { "flavor-show", "FLAVOR", "show a flavor", 1, 1, "", run_flavor_show },
+    { "datastore-list", "", "list datastores and their versions", 0, 0, "", NULL, run_datastore_list },
+    { "datastore-show", "DATASTORE", "show a datastore", 1, 1, "", NULL, run_datastore_show },
+    { "datastore-version-list", "DATASTORE", "list a datastore's versions", 1, 1, "", NULL, run_version_list },
+    { "datastore-version-show", "DATASTORE VERSION", "show a datastore version", 2, 2, "", NULL, run_version_show },
+    { "flavor-list", "", "list flavors", 0, 0, "", NULL, run_flavor_list },
+    { "flavor-show", "FLAVOR", "show a flavor", 1, 1, "", NULL, run_flavor_show },
     { "configuration-parameter-list", "DATASTORE VERSION", "the parameters of a datastore version", 2, 2, "",
-      run_parameter_list },
-    { "configuration-parameter-show", "DATASTORE VERSION NAME", "one parameter", 3, 3, "", run_parameter_show },
-    { "task-list", "[INSTANCE]", "long operations and their outcome", 0, 1, "", run_task_list },
-    { "task-show", "TASK", "one long operation", 1, 1, "", run_task_show },
+      "config.schema", run_parameter_list },
+    { "configuration-parameter-show", "DATASTORE VERSION NAME", "one parameter", 3, 3, "", "config.schema",
+      run_parameter_show },
+    { "task-list", "[INSTANCE]", "long operations and their outcome", 0, 1, "", NULL, run_task_list },
+    { "task-show", "TASK", "one long operation", 1, 1, "", NULL, run_task_show },
 
     { "datastore-version-create",
       "DATASTORE VERSION PLUGIN [--engine-bindir DIR | --engine-binary PATH] [--inactive] [--default]",
       "(admin) add a datastore version", 3, 3, "engine-bindir= engine-binary= inactive default",
-      run_version_create },
+      NULL, run_version_create },
     { "datastore-version-update", "VERSION_ID [--enable | --disable] [--default] [--engine-bindir DIR]",
       "(admin) enable, disable or make default", 1, 1, "enable disable default engine-bindir=",
-      run_version_update },
+      NULL, run_version_update },
     { "flavor-create", "NAME RAM_MB VCPUS [--disk GB] [--id ID]", "(admin) add a flavor", 3, 3, "disk= id=",
-      run_flavor_create },
-    { "flavor-delete", "FLAVOR", "(admin) delete a flavor", 1, 1, "", run_flavor_delete },
+      NULL, run_flavor_create },
+    { "flavor-delete", "FLAVOR", "(admin) delete a flavor", 1, 1, "", NULL, run_flavor_delete },
 };
 
-/* Verbs whose work is long: --wait follows it. */
-static bool waits(const char *verb)
+/* --wait follows the verbs whose operation runs as a task. */
+static bool waits(const struct rest_verb *v)
 {
-    static const char *const long_verbs[] = { "create", "delete", "restart", "resize-flavor", "resize-volume" };
-    for (size_t i = 0; i < sizeof long_verbs / sizeof long_verbs[0]; i++)
-        if (strcmp(verb, long_verbs[i]) == 0)
-            return true;
-    return false;
+    return v->op && ops_is_long(v->op);
+}
+
+bool rest_verb_at(size_t i, const char **name, const char **op, bool *waits_for_task)
+{
+    if (i >= sizeof rest_verbs / sizeof rest_verbs[0])
+        return false;
+    *name = rest_verbs[i].name;
+    *op = rest_verbs[i].op;
+    *waits_for_task = waits(&rest_verbs[i]);
+    return true;
 }
 
 static const struct rest_verb *find_verb(const char *name)
@@ -1346,7 +1359,7 @@ static void help(FILE *out, const struct rest_verb *only)
 {
     if (only) {
         fprintf(out, "usage: trovectl [OPTIONS] %s %s%s\n\n%s.\n", only->name, only->usage,
-                waits(only->name) ? " [--wait]" : "", only->summary);
+                waits(only) ? " [--wait]" : "", only->summary);
         return;
     }
     fprintf(out,
@@ -1467,7 +1480,7 @@ static int parse_args(int argc, char **argv, int first, const struct rest_verb *
     }
     if (a->n_pos < v->min_pos || (v->max_pos >= 0 && a->n_pos > v->max_pos))
         return USAGE(rs, "%s %s", v->name, v->usage[0] ? v->usage : "takes no arguments");
-    if (rs->wait && !waits(v->name))
+    if (rs->wait && !waits(v))
         return USAGE(rs, "%s does not take --wait", v->name);
     return 0;
 }

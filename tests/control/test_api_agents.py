@@ -36,8 +36,10 @@ class Service:
         self.server = MysqlServer(env).start()
         self.control = ControlPlane(env)
         registry = os.path.join(self.control.dir, "registry.db")
-        out = subprocess.run([SERVER, "seed", "--registry", "sqlite:" + registry, "--instances", "t1:1",
-                              "--instances", "t2:1"], capture_output=True, text=True, check=True).stdout
+        # t2's instance (running, same version, no agent) is made first, so it is the first candidate for
+        # reading the version's parameter schema: the API must go on to an instance whose agent answers.
+        out = subprocess.run([SERVER, "seed", "--registry", "sqlite:" + registry, "--instances", "t2:1",
+                              "--instances", "t1:1"], capture_output=True, text=True, check=True).stdout
         ids = {line.split()[1]: line.split()[2] for line in out.splitlines()}
         self.id, self.other = ids["t1"], ids["t2"]
         tokens = harness.secret_file(env.path("tokens"), f"{TOKEN_T1} t1\n{TOKEN_T2} t2\n")

@@ -39,7 +39,7 @@ struct seen {
     char status[REGISTRY_WORD_SIZE]; /* the status last written ("" none) */
     char reason[REASON_MAX];
     bool silent;                     /* marked ERROR for silence; cleared by the next heartbeat */
-    int64_t written_ms;              /* monotonic */
+    int64_t written_ms;              /* monotonic: when the registry was last read or written */
 };
 
 struct conductor {
@@ -247,9 +247,13 @@ static bool load_instance(struct conductor *c, const char *instance, struct seen
     return rc == TROVE_OK;
 }
 
-/* Apply one heartbeat to the registry: its (epoch, seq) and, when it
- * changes, the status. Writes only when something changed or REFRESH_MS
- * passed, so steady heartbeats cost no writes. */
+/* Apply one heartbeat to the registry: the status and its (epoch, seq), when
+ * the status changes. A heartbeat that says what was last seen costs nothing;
+ * every REFRESH_MS it costs one read, to notice a status somebody else wrote,
+ * and a write only if the status must change. Recording (epoch, seq) with
+ * each status change is enough for ordering: a heartbeat older than the last
+ * change is refused by the registry, and one between two changes carries the
+ * status already written. */
 static void heartbeat_status(struct conductor *c, const char *instance, struct seen *s, const struct tv *hb,
                              int64_t epoch, int64_t seq)
 {
@@ -263,6 +267,13 @@ static void heartbeat_status(struct conductor *c, const char *instance, struct s
     if (!load_instance(c, instance, s, &in))
         return;
     const char *status = want && may_replace(s, &in, want) ? want : NULL;
+    if (!status && !s->silent) {   /* the registry shows it already, or a task owns the status */
+        snprintf(s->status, sizeof s->status, "%s", in.status);
+        snprintf(s->reason, sizeof s->reason, "%s", in.status_reason);
+        s->written_ms = now;
+        registry_instance_clear(&in);
+        return;
+    }
     bool applied = false;
     int rc = registry_instance_apply_heartbeat(c->cfg.registry, instance, epoch, seq, status, status ? reason : NULL,
                                                &applied, err, sizeof err);

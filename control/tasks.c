@@ -949,7 +949,8 @@ void tasks_progress(struct tasks *t, const char *id, int percent, const char *me
     struct task *task = task_get(t, id);
     if (!task || task->state != TASK_RUNNING)
         return;
-    task->percent = percent < -1 ? -1 : percent > 100 ? 100 : percent;
+    if (percent >= 0)   /* -1: a sub-step's message; the percent stays */
+        task->percent = percent > 100 ? 100 : percent;
     if (message) {
         free(task->message);
         task->message = strdup(message);

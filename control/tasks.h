@@ -83,7 +83,8 @@ void tasks_cancel_pending(struct tasks *t, const char *why);
  */
 int tasks_begin(struct tasks *t, const char *tenant, const char *instance, const char *op, const struct tv *args,
                 char id_out[TASK_ID_MAX + 1], char *err, size_t errlen);
-/* percent 0-100 or -1; message may be NULL. Watchers get a task.progress. */
+/* percent 0-100, or -1 to keep the current percent (a sub-step's message);
+ * message may be NULL. Watchers get a task.progress. */
 void tasks_progress(struct tasks *t, const char *id, int percent, const char *message);
 /* The outcome: status TROVE_OK with result (borrowed, may be NULL), or an
  * error status and message. Watchers get the task.done; no-op if the task

@@ -1,106 +1,174 @@
 #!/bin/bash
-# The main job on one machine: builds the project, brings up trove-control,
-# and a MariaDB instance managed by trove-agent with the mysql plugin (CURVE on
-# the agent link), then walks through a short scenario with trovectl.
-# Everything lives under $TROVE_DEMO_DIR (default /tmp/trove-demo) and is
-# stopped at the end; pass --keep to leave it running.
+# The main job on one machine: installs what it needs, builds, brings up
+# trove-control as a service on its embedded defaults (SQLite registry, local
+# provisioner, REST API on loopback with a generated token), creates a MySQL
+# instance with a database and a user through trovectl, connects to it with the
+# stock mariadb client, and leaves the service running.
+#   bash tools/demo.sh         start (after stopping and removing an earlier demo)
+#   bash tools/demo.sh stop    stop trove-control, the agents and engines; unmount the volumes
+# Everything lives under $TROVE_DEMO_DIR (default /var/lib/trove-demo); BUILD
+# names the build directory (default build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KEEP=false
-[ "${1:-}" = "--keep" ] && KEEP=true
-bash tools/packages.sh
-if [ ! -f build/build.ninja ]; then
-  meson setup build >/dev/null
-fi
-ninja -C build >/dev/null
-B=$PWD/build
-DEMO=${TROVE_DEMO_DIR:-/tmp/trove-demo}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SRC=$PWD
+DEMO=${TROVE_DEMO_DIR:-/var/lib/trove-demo}
+BUILD=${BUILD:-build}
+TENANT=demo
 
-if [ -f "$DEMO/agent.pid" ]; then kill "$(cat "$DEMO/agent.pid")" 2>/dev/null || true; fi
-if [ -f "$DEMO/control.pid" ]; then kill "$(cat "$DEMO/control.pid")" 2>/dev/null || true; fi
-if [ -f "$DEMO/mysql/run/mysqld.pid" ]; then kill "$(cat "$DEMO/mysql/run/mysqld.pid")" 2>/dev/null || true; sleep 2; fi
-rm -rf "$DEMO"
-install -d -m 0700 "$DEMO" "$DEMO/agent-state"
-install -d -m 0755 "$DEMO/mysql"
+say() { printf '\n== %s\n' "$*"; }
 
-echo "== keys: one for the control plane, one for the agent; the agent's public key is allow-listed"
-"$B/control/trove-control" keygen "$DEMO/control" >/dev/null
-"$B/control/trove-control" keygen "$DEMO/agent" >/dev/null
-echo "demo-mysql $(cat "$DEMO/agent.pub")" > "$DEMO/allowed_agents"
-
-AGENT_PORT=$(free_port)
-MYSQL_PORT=$(free_port)
-cat > "$DEMO/control.conf" <<CONF
-[control]
-agent_endpoint = tcp://127.0.0.1:$AGENT_PORT
-client_endpoint = ipc://$DEMO/control.sock
-state_dir = $DEMO
-server_key_file = $DEMO/control.key
-allowed_agents_file = $DEMO/allowed_agents
-CONF
-cat > "$DEMO/agent.conf" <<CONF
-[agent]
-instance_id = demo-mysql
-control_endpoint = tcp://127.0.0.1:$AGENT_PORT
-plugin = mysql
-plugin_dir = $B/plugins/mysql
-state_dir = $DEMO/agent-state
-secrets_file = $DEMO/agent-secrets.conf
-heartbeat_ms = 2000
-
-[curve]
-server_public_key_file = $DEMO/control.pub
-agent_key_file = $DEMO/agent.key
-
-[datastore]
-port = $MYSQL_PORT
-datadir = $DEMO/mysql/data
-run_dir = $DEMO/mysql/run
-server_user = root
-CONF
-( umask 077; printf '[datastore]\nadmin_password = %s\n' "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" > "$DEMO/agent-secrets.conf" )
-
-echo "== starting trove-control and trove-agent (logs in $DEMO/*.log)"
-"$B/control/trove-control" -c "$DEMO/control.conf" >"$DEMO/control.log" 2>&1 &
-echo $! > "$DEMO/control.pid"
-"$B/agent/trove-agent" -c "$DEMO/agent.conf" >"$DEMO/agent.log" 2>&1 &
-echo $! > "$DEMO/agent.pid"
-
-cleanup() {
-  if ! $KEEP; then
-    echo "== stopping"
-    "$B/control/trovectl" stop demo-mysql >/dev/null 2>&1 || true
-    kill "$(cat "$DEMO/agent.pid")" "$(cat "$DEMO/control.pid")" 2>/dev/null || true
-    wait 2>/dev/null || true
-  fi
+# A process is gone: wait up to $2 tenths of a second for pid $1 to exit.
+wait_gone() {
+  local pid=$1 tenths=$2
+  for _ in $(seq "$tenths"); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
 }
-trap cleanup EXIT
 
-export TROVE_CONTROL_ENDPOINT=ipc://$DEMO/control.sock
+# SIGTERM, then SIGKILL after $2 tenths of a second, to the pid in file $1.
+stop_pidfile() {
+  local file=$1 tenths=$2 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  case "$pid" in '' | *[!0-9]*) return 0 ;; esac
+  kill -TERM "$pid" 2>/dev/null || return 0
+  wait_gone "$pid" "$tenths" || kill -KILL "$pid" 2>/dev/null || true
+  wait_gone "$pid" 50 || true
+}
+
+stop_demo() {
+  [ -d "$DEMO" ] || { echo "nothing to stop: $DEMO does not exist"; return 0; }
+  say "stopping trove-control, then each instance's agent and engine"
+  stop_pidfile "$DEMO/control.pid" 300
+  local inst
+  for inst in "$DEMO"/instances/*/; do
+    [ -f "$inst/agent.conf" ] || continue
+    stop_pidfile "$inst/agent.pid" 150
+    # The engine is stopped by its own plugin, the way the agent stops it.
+    if [ -x "$DEMO/bin/trove-agent" ]; then
+      "$DEMO/bin/trove-agent" -c "$inst/agent.conf" call stop >/dev/null 2>&1 </dev/null || true
+    fi
+    if mountpoint -q "$inst/vol"; then
+      umount "$inst/vol" 2>/dev/null || umount -l "$inst/vol"
+    fi
+    echo "stopped $(basename "$inst")"
+  done
+  echo "stopped; the data stays in $DEMO until the next 'bash tools/demo.sh'"
+}
+
+if [ "${1:-}" = stop ]; then
+  stop_demo
+  exit 0
+elif [ $# -gt 0 ]; then
+  echo "usage: bash tools/demo.sh [stop]" >&2
+  exit 2
+fi
+
+say "packages (tools/packages.sh)"
+bash tools/packages.sh
+
+say "building into $BUILD"
+if [ ! -f "$BUILD/build.ninja" ]; then
+  meson setup "$BUILD" >/dev/null
+fi
+ninja -C "$BUILD" >/dev/null
+B=$SRC/$BUILD
+
+if [ -d "$DEMO" ]; then
+  stop_demo
+  rm -rf "$DEMO"
+fi
+install -d -m 0755 "$DEMO"
+install -d -m 0700 "$DEMO/state"
+install -d -m 0711 "$DEMO/instances"
+# trove-control and trove-agent are run from the build tree; `stop` needs the agent
+# even when the build tree changes afterwards.
+install -d -m 0755 "$DEMO/bin"
+ln -sf "$B/agent/trove-agent" "$DEMO/bin/trove-agent"
+
+free_port() {   # the given port if nothing listens on it, else any free one
+  /usr/bin/python3 - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+PY
+}
+API_PORT=$(free_port 8779)
+AGENT_PORT=$(free_port 5555)
+URL=http://127.0.0.1:$API_PORT
+
+say "trove-control: SQLite registry and local provisioner (its defaults), REST API on $URL with a token"
+"$B/control/trove-control" keygen "$DEMO/state/control" >/dev/null
+TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+( umask 077
+  printf '# TOKEN TENANT [admin]\n%s %s\n' "$TOKEN" "$TENANT" > "$DEMO/tokens"
+  printf '%s\n' "$TOKEN" > "$DEMO/demo.token" )
+unset TOKEN
+cat > "$DEMO/control.conf" <<CONF
+# Everything not set here is trove-control's default (docs/operations.md).
+[control]
+state_dir = $DEMO/state
+server_key_file = $DEMO/state/control.key
+api_listen = 127.0.0.1:$API_PORT
+api_token_file = $DEMO/tokens
+agent_endpoint = tcp://127.0.0.1:$AGENT_PORT
+
+[provision]
+instances_dir = $DEMO/instances
+CONF
+setsid "$B/control/trove-control" -c "$DEMO/control.conf" </dev/null >>"$DEMO/control.log" 2>&1 &
+echo $! > "$DEMO/control.pid"
+
+export TROVE_URL=$URL TROVE_TENANT=$TENANT
+unset TROVE_CONTROL_ENDPOINT TROVE_TOKEN
+ctl() { "$B/control/trovectl" --token-file "$DEMO/demo.token" "$@"; }
+step() { printf '\n$ trovectl %s\n' "$*"; ctl "$@"; }
 for _ in $(seq 100); do
-  "$B/control/trovectl" ping demo-mysql >/dev/null 2>&1 && break
+  ctl flavor-list >/dev/null 2>&1 && break
+  kill -0 "$(cat "$DEMO/control.pid")" 2>/dev/null || { tail -5 "$DEMO/control.log"; exit 1; }
   sleep 0.1
 done
-step() { printf '\n$ trovectl %s\n' "$*"; "$B/control/trovectl" "$@"; }
 
-step list
-step prepare demo-mysql
-step status demo-mysql
-step database-create demo-mysql shop
-step user-create demo-mysql alice "it's a secret" --databases shop
-step user-list demo-mysql
-step user-show-access demo-mysql alice
-printf '\n$ mariadb --user=alice -p... -e "SHOW DATABASES"   (the stock client, as alice)\n'
-printf '[client]\npassword="it'"'"'s a secret"\n' > "$DEMO/alice.cnf"; chmod 600 "$DEMO/alice.cnf"
-mariadb --defaults-file="$DEMO/alice.cnf" --user=alice --host=127.0.0.1 --port="$MYSQL_PORT" -e "SHOW DATABASES"
-step configuration-apply demo-mysql max_connections=300
-step configuration-show demo-mysql max_connections
-step backup-create demo-mysql
-step backup-list demo-mysql
-step root-show demo-mysql
-echo
-echo "demo complete: control plane, agent and MariaDB worked end to end"
-if $KEEP; then
-  echo "left running; try: TROVE_CONTROL_ENDPOINT=$TROVE_CONTROL_ENDPOINT $B/control/trovectl status demo-mysql"
-fi
+step datastore-list
+step flavor-list
+
+say "a MySQL instance with database 'shop' and user 'app' (its password goes to trovectl on stdin)"
+( umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$DEMO/app.password" )
+printf '\n$ trovectl create demo-mysql m1.tiny --size 1 --datastore mysql --database shop --user app --wait < app.password\n'
+ctl create demo-mysql m1.tiny --size 1 --datastore mysql --database shop --user app --wait <"$DEMO/app.password"
+step show demo-mysql
+PORT=$(ctl --json show demo-mysql | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["instance"]["port"])')
+
+say "the stock mariadb client, as app (the password from a 0600 option file, never the command line)"
+( umask 077; printf '[client]\npassword="%s"\n' "$(cat "$DEMO/app.password")" > "$DEMO/app.cnf" )
+SQL="CREATE TABLE IF NOT EXISTS orders (id INT PRIMARY KEY, item VARCHAR(40)); REPLACE INTO orders VALUES (1, 'tea'); SELECT CURRENT_USER() AS user, DATABASE() AS db, item FROM orders"
+printf '$ mariadb --defaults-extra-file=app.cnf -h 127.0.0.1 -P %s -u app shop -e "%s"\n' "$PORT" "$SQL"
+mariadb --defaults-extra-file="$DEMO/app.cnf" --protocol=tcp -h 127.0.0.1 -P "$PORT" -u app shop -e "$SQL"
+
+say "the stock openstack client, with the same token"
+printf '$ openstack database instance list\n'
+OS_AUTH_TYPE=admin_token OS_TOKEN=$(cat "$DEMO/demo.token") OS_ENDPOINT=$URL/v1.0/$TENANT \
+  openstack database instance list
+
+STOP="bash $SRC/tools/demo.sh stop"
+[ "$DEMO" = /var/lib/trove-demo ] || STOP="TROVE_DEMO_DIR=$DEMO $STOP"
+cat <<EOF
+
+trove-control is running (pid $(cat "$DEMO/control.pid"), log $DEMO/control.log), with instance demo-mysql
+on 127.0.0.1:$PORT. Reach it with trovectl:
+  export TROVE_URL=$URL TROVE_TENANT=$TENANT
+  $B/control/trovectl --token-file $DEMO/demo.token list
+with the stock OpenStack client:
+  export OS_AUTH_TYPE=admin_token OS_TOKEN=\$(cat $DEMO/demo.token) OS_ENDPOINT=$URL/v1.0/$TENANT
+  openstack database instance list
+with mariadb, as app:
+  mariadb --defaults-extra-file=$DEMO/app.cnf -h 127.0.0.1 -P $PORT -u app shop
+Stop everything (trove-control, agents, engines, volumes) with:
+  $STOP
+EOF

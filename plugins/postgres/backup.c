@@ -41,7 +41,7 @@ static int read_facts(struct pg *pg, struct trove_call *call, PGconn *c, struct 
     snprintf(f->lsn, sizeof(f->lsn), "%s", PQgetvalue(r, 0, 4));
     f->timeline = (uint32_t)strtoul(PQgetvalue(r, 0, 5), NULL, 10);
     PQclear(r);
-    if (f->seg_size == 0 || (f->seg_size & (f->seg_size - 1)) != 0)
+    if (!pg_wal_segment_size_valid(f->seg_size))
         return pg->h->fail(call, TROVE_EDATASTORE, "unexpected wal_segment_size");
     return TROVE_OK;
 }

@@ -59,10 +59,25 @@ int rd_cmd_argv(struct rd_conn *conn, redisReply **out, int argc, const char *co
 int rd_cmd(struct rd_conn *conn, redisReply **out, ...);   /* NULL-terminated string arguments */
 int rd_cmd_ok(struct rd_conn *conn, ...);                   /* same, reply discarded */
 int rd_info_field(struct rd_conn *conn, const char *section, const char *field, char *buf, size_t len);
-const char *rd_info_lookup(const char *info, const char *field, char *buf, size_t len);
 int rd_config_get(struct rd_conn *conn, const char *name, char *buf, size_t len);
 int rd_persist_acl(struct rd_conn *conn);
 int rd_config_rewrite(struct rd_conn *conn);
+
+/* info.c */
+const char *rd_info_lookup(const char *info, const char *field, char *buf, size_t len);
+/* A replication position: "<replid>:<offset>", then ",<replid2>:<offset2>"
+ * when the server carries an earlier history (after a promotion). */
+struct rd_pos {
+    char id[41];
+    uint64_t off;
+    bool has2;
+    char id2[41];
+    uint64_t off2;   /* first offset NOT covered by id2 (Redis's second_repl_offset) */
+};
+int rd_pos_parse(const char *s, struct rd_pos *p);   /* 0, or -1 if s is not a position */
+enum trove_order rd_pos_compare(const struct rd_pos *a, const struct rd_pos *b);
+/* The position an INFO replication text describes, into buf. */
+void rd_position_from_info(const char *info, char *buf, size_t len);
 
 /* util.c */
 bool rd_valid_user_name(const char *name);

@@ -62,7 +62,9 @@ class Datastore:
 
     def can_read(self, server, user, password, database, host=None):
         """True if `user` can log in with `password` using the stock client
-        and read `database`; False if the login or the read is refused."""
+        and read `database`; False if the server refuses the login or the
+        read. Any other outcome (no connection, an unexpected error) raises:
+        a server that cannot be reached proves neither access nor its absence."""
         raise NotImplementedError
 
     def read_parameter(self, server, name):

@@ -5,10 +5,11 @@ set -euo pipefail
 PACKAGES=(
   gcc libc6-dev meson ninja-build pkg-config
   clang libclang-rt-14-dev
-  libzmq3-dev libmsgpack-dev libjansson-dev libzstd-dev libssl-dev libcmocka-dev
+  libzmq3-dev libmsgpack-dev libjansson-dev libzstd-dev libssl-dev libcmocka-dev libcurl4-openssl-dev
   libmariadb-dev libpq-dev libhiredis-dev libmongoc-dev libbson-dev
   mariadb-server mariadb-client mariadb-backup postgresql redis-server
-  python3 python3-cassandra python3-msgpack python3-pymongo python3-zmq zstd procps
+  memcached swift swift-account swift-container swift-object swift-proxy
+  python3 python3-boto3 python3-cassandra python3-msgpack python3-pymongo python3-zmq zstd procps
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -402,6 +402,9 @@ static int reader_end(struct storage_reader *r, char *err, size_t errlen)
         int rc = status_code(r->status);
         if (r->status == 404)
             return fail(err, errlen, rc, "backup piece %s does not exist", r->where);
+        if (r->status == 409)   /* Swift: a segment of the manifest is missing or changed */
+            return fail(err, errlen, TROVE_ECHECKSUM, "backup piece %s cannot be served whole (HTTP 409: %.*s)",
+                        r->where, (int)strcspn(body, "\r\n"), body);
         return fail(err, errlen, rc, "GET %s: HTTP %ld: %.*s%s", r->where, r->status,
                     (int)strcspn(code ? code + 6 : body, "<\r\n"), code ? code + 6 : body,
                     rc == TROVE_EINVAL ? " (the signed URL expired or does not cover this object)" : "");

@@ -226,6 +226,7 @@ static int guest_put(struct storage *st, const char *id, uint64_t size, uint64_t
         rc = stream_sink_write(sink, buf, n);
         done += n;
         if (die_after >= 0 && done >= (uint64_t)die_after) {
+            sleep(1);   /* parts in flight land, as for a guest killed later in its upload */
             fflush(stdout);
             _exit(3);   /* the agent dies: nothing is committed, nothing cleaned up */
         }

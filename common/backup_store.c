@@ -645,10 +645,12 @@ static int swift_seal(struct bstore *bs, const char *id, uint64_t stored_size, c
     int rc = swift_call(bs, "GET", draft, NULL, NULL, NULL, 0, DRAFT_MAX, &rs, err, errlen);
     if (rc)
         return rc;
+    if (rs.status == 404) {
+        objhttp_resp_free(&rs);
+        return fail(err, errlen, TROVE_ENOTFOUND, "backup %s has no draft manifest: the upload did not finish", id);
+    }
     if (rs.status != 200 || rs.body_cut || !rs.body)
-        return rs.status == 404 ? fail(err, errlen, TROVE_ENOTFOUND, "backup %s has no draft manifest: the "
-                                       "upload did not finish", id)
-                                : reply_error("GET", draft, &rs, err, errlen);
+        return reply_error("GET", draft, &rs, err, errlen);
     rc = manifest_from_draft(bs, id, rs.body, stored_size, &manifest, err, errlen);
     objhttp_resp_free(&rs);
     if (rc)
@@ -678,9 +680,12 @@ static int s3_seal(struct bstore *bs, const char *id, uint64_t stored_size, char
     int rc = s3_call(bs, "HEAD", piece, NULL, NULL, 0, 0, &rs, err, errlen);
     if (rc)
         return rc;
+    if (rs.status == 404) {
+        objhttp_resp_free(&rs);
+        return fail(err, errlen, TROVE_ENOTFOUND, "backup %s was never completed", id);
+    }
     if (rs.status != 200)
-        return rs.status == 404 ? fail(err, errlen, TROVE_ENOTFOUND, "backup %s was never completed", id)
-                                : reply_error("HEAD", piece, &rs, err, errlen);
+        return reply_error("HEAD", piece, &rs, err, errlen);
     if (stored_size && rs.content_length != (int64_t)stored_size)
         rc = fail(err, errlen, TROVE_ECHECKSUM, "backup %s holds %lld bytes, its record says %llu", id,
                   (long long)rs.content_length, (unsigned long long)stored_size);

@@ -253,6 +253,8 @@ int objhttp_do(CURL *h, const struct objhttp_req *rq, struct objhttp_resp *rs, c
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(h, CURLOPT_PASSWORD, "");
     curl_slist_free_all(headers);
+    if (rp.oom || cc != CURLE_OK)
+        objhttp_resp_free(rs);   /* no reply to read: nothing is left to free */
     if (rp.oom) {
         snprintf(err, errlen, "out of memory reading the reply of %s %s", rq->method, where);
         return TROVE_EINTERNAL;

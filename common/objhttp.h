@@ -57,8 +57,8 @@ void objhttp_defaults(CURL *h);
 /* Perform rq. TROVE_OK when a reply came (whatever its status: read
  * rs->status); TROVE_EUNAVAIL when none did (connection, time-out), with the
  * reason in err; TROVE_ECANCELLED when rq->cancel was set; TROVE_EINTERNAL
- * when out of memory. rs is reset first; free
- * it with objhttp_resp_free. */
+ * when out of memory. rs is reset first; after TROVE_OK free it with
+ * objhttp_resp_free (after a failure it holds nothing). */
 int objhttp_do(CURL *h, const struct objhttp_req *rq, struct objhttp_resp *rs, char *err, size_t errlen);
 void objhttp_resp_free(struct objhttp_resp *rs);
 

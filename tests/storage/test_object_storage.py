@@ -322,6 +322,33 @@ def test_seal_and_scope_refuse_bad_input():
     check(r.code == "invalid_argument" and "colour" in r.message, f"an unknown setting: {r}")
 
 
+def test_swift_with_a_preissued_token():
+    """A token issued elsewhere (Keystone, or here tempauth) with its storage URL: no login settings."""
+    storage_url, token = SWIFT.token()
+    env_dir = os.path.dirname(STORES["swift"].conf)
+    store = STORES["swift"]
+    conf = harness.write_ini(os.path.join(env_dir, "token.conf"), {"backup_storage": {
+        "driver": "swift", "container": "trove-token", "storage_url": storage_url, "token": token,
+        "tempurl_key": "another-tempurl-key-0123456789", "part_size": PART}}, mode=0o600)
+    tok = Store.__new__(Store)
+    tok.swift, tok.driver, tok.container, tok.conf = SWIFT, "swift", "trove-token", conf
+    tok.must("setup")
+    w = tok.write_backup("tok-1", SIZE, 50)
+    r = tok.get(tok.scope(read=["tok-1"]), "tok-1", w["checksum"], SIZE, 50)
+    check(r.ok, f"read back through a token-configured store: {r}")
+    # A grant signed for another container does not open this one.
+    foreign = dict(grant(store.scope(read=["tok-1"]), "tok-1"), container="trove-token")
+    status = SWIFT.request("GET", tempurl(foreign, "tok-1/piece"))[0]
+    check(refused(status), f"a grant of container {store.container} read trove-token: {status}")
+    bad = harness.write_ini(os.path.join(env_dir, "badtoken.conf"), {"backup_storage": {
+        "driver": "swift", "container": "trove-token", "storage_url": storage_url, "token": "AUTH_tk-not-a-token",
+        "tempurl_key": "another-tempurl-key-0123456789"}}, mode=0o600)
+    from storage_common import run_tool
+    r = run_tool(["control", bad, "backup_storage", "setup"])
+    check(r.code == "invalid_argument" and "401" in r.message, f"a refused token: {r}")
+    check("AUTH_tk-not-a-token" not in r.message, "the token appears in the error")
+
+
 def main():
     global SWIFT
     with harness.Env(prefix="objstore-") as env:

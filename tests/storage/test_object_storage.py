@@ -323,13 +323,15 @@ def test_seal_and_scope_refuse_bad_input():
 
 
 def test_swift_with_a_preissued_token():
-    """A token issued elsewhere (Keystone, or here tempauth) with its storage URL: no login settings."""
+    """A token issued elsewhere (Keystone, or here tempauth) with its storage URL: no login settings;
+    and TempURLs signed with HMAC-SHA512 (base64, "sha512:" prefix)."""
     storage_url, token = SWIFT.token()
     env_dir = os.path.dirname(STORES["swift"].conf)
     store = STORES["swift"]
     conf = harness.write_ini(os.path.join(env_dir, "token.conf"), {"backup_storage": {
         "driver": "swift", "container": "trove-token", "storage_url": storage_url, "token": token,
-        "tempurl_key": "another-tempurl-key-0123456789", "part_size": PART}}, mode=0o600)
+        "tempurl_key": "another-tempurl-key-0123456789", "tempurl_digest": "sha512", "part_size": PART}},
+        mode=0o600)
     tok = Store.__new__(Store)
     tok.swift, tok.driver, tok.container, tok.conf = SWIFT, "swift", "trove-token", conf
     tok.must("setup")

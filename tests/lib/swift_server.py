@@ -135,10 +135,12 @@ class SwiftServer:
             os.path.join(self.dir, "memcached.log"))
         for kind in ("account", "container", "object"):
             conf = self._write_storage_conf(kind)
-            self.procs[kind] = harness.Proc([PYTHON, f"/usr/bin/swift-{kind}-server", conf],
+            self.procs[kind] = harness.Proc([PYTHON, f"/usr/bin/swift-{kind}-server", conf, "--verbose"],
                                             os.path.join(self.dir, kind + ".log"))
-        self.procs["proxy"] = harness.Proc([PYTHON, "/usr/bin/swift-proxy-server", self._write_proxy_conf()],
-                                           os.path.join(self.dir, "proxy.log"))
+        # --verbose: warnings and errors (log_level) go to the log file rather than to syslog
+        self.procs["proxy"] = harness.Proc(
+            [PYTHON, "/usr/bin/swift-proxy-server", self._write_proxy_conf(), "--verbose"],
+            os.path.join(self.dir, "proxy.log"))
         for name, port in self.ports.items():
             harness.wait_for(lambda: self._alive(name) and harness.tcp_open("127.0.0.1", port), 30,
                              f"swift {name} on port {port}")

@@ -3,7 +3,6 @@ test file, the control plane's configuration for it (native Swift with a
 TempURL key, and S3 through s3api), and store_tool, which plays the control
 plane (scopes, seal, removal) and the guest (streams through signed URLs)."""
 import json
-import os
 import subprocess
 import urllib.parse
 
@@ -48,10 +47,13 @@ class Store:
     """The control plane's view of one container or bucket, and the guest's
     calls through the scopes it hands out."""
 
-    def __init__(self, env, swift, driver, container, **settings):
+    def __init__(self, env, swift, driver, container, conf=None, **settings):
         self.swift = swift
         self.driver = driver
         self.container = container
+        if conf:            # a configuration written by the test itself
+            self.conf = conf
+            return
         section = {"driver": driver, "container": container, "part_size": PART, "upload_threads": 3}
         if driver == "swift":
             section.update(auth_url=swift.auth_url, user=swift.user, key=swift.key, tempurl_key=TEMPURL_KEY)
@@ -130,7 +132,3 @@ def swap_path(url, new_path):
 
 def refused(status):
     return status in (401, 403)
-
-
-def env_keep_note():
-    return "" if os.environ.get("TROVE_KEEP_TMP") else " (TROVE_KEEP_TMP=1 keeps the Swift logs)"

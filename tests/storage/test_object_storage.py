@@ -15,7 +15,7 @@ import time
 
 import harness
 from harness import check
-from storage_common import PART, Store, grant, refused, swap_path, tempurl
+from storage_common import PART, Store, grant, refused, run_tool, swap_path, tempurl
 from swift_server import SwiftServer
 
 SWIFT = None
@@ -52,7 +52,6 @@ def test_large_pieces_round_trip():
         w = store.put(scope, bid, SIZE, 11)
         check(w.ok and w["raw_size"] == SIZE and w["stored_size"] > 2 * PART, f"{driver}: put: {w}")
         record = {"id": bid, "state": "complete", "checksum": w["checksum"]}
-        from storage_common import run_tool
         r = run_tool(["record-put", bid, json.dumps(record)], json.dumps(scope).encode())
         check(r.ok, f"{driver}: record-put: {r}")
         store.must("seal", bid, w["stored_size"])
@@ -312,7 +311,6 @@ def test_seal_and_scope_refuse_bad_input():
     bad = harness.write_ini(os.path.join(env_dir, "bad.conf"), {"backup_storage": {
         "driver": "swift", "container": "c-bad", "storage_url": "http://127.0.0.1:1/v1/AUTH_x", "token": "t",
         "tempurl_key": "short"}}, mode=0o600)
-    from storage_common import run_tool
     r = run_tool(["control", bad, "backup_storage", "setup"])
     check(r.code == "invalid_argument" and "tempurl_key" in r.message, f"a short tempurl_key: {r}")
     bad = harness.write_ini(os.path.join(env_dir, "bad2.conf"), {"backup_storage": {
@@ -332,8 +330,7 @@ def test_swift_with_a_preissued_token():
         "driver": "swift", "container": "trove-token", "storage_url": storage_url, "token": token,
         "tempurl_key": "another-tempurl-key-0123456789", "tempurl_digest": "sha512", "part_size": PART}},
         mode=0o600)
-    tok = Store.__new__(Store)
-    tok.swift, tok.driver, tok.container, tok.conf = SWIFT, "swift", "trove-token", conf
+    tok = Store(None, SWIFT, "swift", "trove-token", conf=conf)
     tok.must("setup")
     w = tok.write_backup("tok-1", SIZE, 50)
     r = tok.get(tok.scope(read=["tok-1"]), "tok-1", w["checksum"], SIZE, 50)
@@ -345,7 +342,6 @@ def test_swift_with_a_preissued_token():
     bad = harness.write_ini(os.path.join(env_dir, "badtoken.conf"), {"backup_storage": {
         "driver": "swift", "container": "trove-token", "storage_url": storage_url, "token": "AUTH_tk-not-a-token",
         "tempurl_key": "another-tempurl-key-0123456789"}}, mode=0o600)
-    from storage_common import run_tool
     r = run_tool(["control", bad, "backup_storage", "setup"])
     check(r.code == "invalid_argument" and "401" in r.message, f"a refused token: {r}")
     check("AUTH_tk-not-a-token" not in r.message, "the token appears in the error")

@@ -802,7 +802,7 @@ static int s3_each(struct bstore *bs, const char *prefix, bool uploads, name_fn 
         if (rs.status != 200 || rs.body_cut)
             return reply_error("GET (list)", bs->container, &rs, err, errlen);
         const char *pos = rs.body;
-        char key[1024], id[1024], more[16] = "false";
+        char key[8192], id[1024], more[16] = "false";
         while (rc == TROVE_OK && xml_next(&pos, uploads ? "Upload" : "Contents", key, sizeof(key))) {
             const char *inner = key;
             char name[1024];

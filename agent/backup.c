@@ -17,9 +17,17 @@
 #include "json.h"
 #include "log.h"
 #include "storage.h"
+#include "storage_object.h"
 #include "stream.h"
 
 #define MAX_CHAIN 64
+
+/* Where this call's backups live: the storage its request granted
+ * (storage_object.h), or the agent's own. */
+static struct storage *store(struct agent *a, const struct trove_call *call)
+{
+    return call->storage ? call->storage : a->storage;
+}
 
 static int check_id(struct trove_call *call, const char *id)
 {
@@ -69,7 +77,7 @@ static int record_load(struct agent *a, struct trove_call *call, const char *id,
 {
     char err[512], *json = NULL;
     *out = NULL;
-    int rc = a->storage->ops->get_record(a->storage, id, &json, err, sizeof(err));
+    int rc = store(a, call)->ops->get_record(store(a, call), id, &json, err, sizeof(err));
     if (rc == TROVE_ENOTFOUND)
         return call_fail(call, rc, "backup %s does not exist", id);
     if (rc != TROVE_OK)
@@ -90,7 +98,7 @@ static int record_store(struct agent *a, struct trove_call *call, const char *id
     char *json = tv_to_json(rec, true);
     if (!json)
         return call_fail(call, TROVE_EINTERNAL, "out of memory");
-    int rc = a->storage->ops->put_record(a->storage, id, json, err, sizeof(err));
+    int rc = store(a, call)->ops->put_record(store(a, call), id, json, err, sizeof(err));
     free(json);
     return rc == TROVE_OK ? rc : call_fail(call, rc, "cannot save backup record %s: %s", id, err);
 }
@@ -201,7 +209,7 @@ static int plan_create(struct agent *a, struct trove_call *call, const struct tv
         return call_fail(call, TROVE_EINVAL, "only incremental backups take a 'parent'");
     }
     char err[256], *existing = NULL;
-    if (a->storage->ops->get_record(a->storage, p->id, &existing, err, sizeof(err)) == TROVE_OK) {
+    if (store(a, call)->ops->get_record(store(a, call), p->id, &existing, err, sizeof(err)) == TROVE_OK) {
         free(existing);
         return call_fail(call, TROVE_EEXIST, "backup %s already exists", p->id);
     }
@@ -211,7 +219,7 @@ static int plan_create(struct agent *a, struct trove_call *call, const struct tv
     return TROVE_OK;
 }
 
-int backup_op_create(struct agent *a, struct trove_call *call, const struct tv *args, bool snapshot)
+static int op_create_in(struct agent *a, struct trove_call *call, const struct tv *args, bool snapshot)
 {
     struct create_plan p = {0};
     struct tv *rec = NULL;
@@ -227,7 +235,7 @@ int backup_op_create(struct agent *a, struct trove_call *call, const struct tv *
     }
     if ((rc = record_store(a, call, p.id, rec)))
         goto out;
-    sink = stream_sink_open(a->storage, p.id, a->compression_level, &a->stopping, err, sizeof(err));
+    sink = stream_sink_open(store(a, call), p.id, a->compression_level, &a->stopping, err, sizeof(err));
     if (!sink) {
         rc = call_fail(call, TROVE_EINTERNAL, "cannot open backup %s for writing: %s", p.id, err);
         goto failed;
@@ -262,7 +270,7 @@ int backup_op_create(struct agent *a, struct trove_call *call, const struct tv *
     tv_set(call->result, "backup", tv_copy(rec));
     goto out;
 failed_removed:
-    a->storage->ops->remove(a->storage, p.id, err, sizeof(err));
+    store(a, call)->ops->remove(store(a, call), p.id, err, sizeof(err));
 failed:
     /* Keep the record, marked failed, so the failure is visible; no piece remains. */
     tv_set_str(rec, "state", "failed");
@@ -270,6 +278,7 @@ failed:
     {
         struct trove_call tmp;
         if (call_init(&tmp, NULL, NULL, NULL) == 0) {
+            tmp.storage = call->storage;
             record_store(a, &tmp, p.id, rec);
             call_release(&tmp);
         }
@@ -286,7 +295,7 @@ static int load_all(struct agent *a, struct trove_call *call, struct tv **out)
 {
     char **ids = NULL, err[512];
     size_t n = 0;
-    int rc = a->storage->ops->list(a->storage, &ids, &n, err, sizeof(err));
+    int rc = store(a, call)->ops->list(store(a, call), &ids, &n, err, sizeof(err));
     if (rc != TROVE_OK)
         return call_fail(call, rc, "%s", err);
     struct tv *list = tv_array();
@@ -294,6 +303,7 @@ static int load_all(struct agent *a, struct trove_call *call, struct tv **out)
         struct tv *rec = NULL;
         struct trove_call tmp;
         if (list && agent_name_ok(ids[i]) && call_init(&tmp, NULL, NULL, NULL) == 0) {
+            tmp.storage = call->storage;
             if (record_load(a, &tmp, ids[i], &rec) == TROVE_OK)
                 tv_append(list, rec);
             call_release(&tmp);
@@ -307,7 +317,7 @@ static int load_all(struct agent *a, struct trove_call *call, struct tv **out)
     return TROVE_OK;
 }
 
-int backup_op_list(struct agent *a, struct trove_call *call, const struct tv *args)
+static int op_list_in(struct agent *a, struct trove_call *call, const struct tv *args)
 {
     struct tv *list = NULL;
     (void)args;
@@ -317,7 +327,7 @@ int backup_op_list(struct agent *a, struct trove_call *call, const struct tv *ar
     return rc;
 }
 
-int backup_op_show(struct agent *a, struct trove_call *call, const struct tv *args)
+static int op_show_in(struct agent *a, struct trove_call *call, const struct tv *args)
 {
     const char *id;
     struct tv *rec = NULL;
@@ -329,7 +339,7 @@ int backup_op_show(struct agent *a, struct trove_call *call, const struct tv *ar
     return TROVE_OK;
 }
 
-int backup_op_delete(struct agent *a, struct trove_call *call, const struct tv *args)
+static int op_delete_in(struct agent *a, struct trove_call *call, const struct tv *args)
 {
     const char *id;
     struct tv *rec = NULL, *all = NULL;
@@ -353,7 +363,7 @@ int backup_op_delete(struct agent *a, struct trove_call *call, const struct tv *
         rc = call_fail(call, TROVE_ECONFLICT, "backup %s is still running", id);
         goto out;
     }
-    rc = a->storage->ops->remove(a->storage, id, err, sizeof(err));
+    rc = store(a, call)->ops->remove(store(a, call), id, err, sizeof(err));
     if (rc != TROVE_OK)
         call_fail(call, rc, "%s", err);
 out:
@@ -427,7 +437,7 @@ int backup_chain_open(struct agent *a, struct trove_call *call, const char *id, 
         progress_line(call, -1, "verifying backup checksums");
         if (!sum)
             return call_fail(call, TROVE_ECHECKSUM, "backup %s has no checksum", pid);
-        if ((rc = stream_verify(a->storage, pid, sum, err, sizeof(err))))
+        if ((rc = stream_verify(store(a, call), pid, sum, err, sizeof(err))))
             return call_fail(call, rc, "%s", err);
     }
     for (size_t i = 0; i < c->n; i++) {
@@ -440,7 +450,7 @@ int backup_chain_open(struct agent *a, struct trove_call *call, const char *id, 
         p->kind = kind;
         if (meta && meta->type == TV_MAP && (rc = tv_to_kv(call, "backup metadata", meta, &c->ar, &p->meta, &p->n_meta)))
             return rc;
-        p->source = stream_source_open(a->storage, p->id, tv_get_str(c->records[i], "checksum"), &a->stopping, err,
+        p->source = stream_source_open(store(a, call), p->id, tv_get_str(c->records[i], "checksum"), &a->stopping, err,
                                        sizeof(err));
         if (!p->source)
             return call_fail(call, TROVE_EINTERNAL, "cannot open backup %s: %s", p->id, err);
@@ -452,7 +462,7 @@ int backup_chain_open(struct agent *a, struct trove_call *call, const char *id, 
     return TROVE_OK;
 }
 
-int backup_op_restore(struct agent *a, struct trove_call *call, const struct tv *args)
+static int op_restore_in(struct agent *a, struct trove_call *call, const struct tv *args)
 {
     const char *id;
     struct restore_chain chain;
@@ -501,4 +511,48 @@ void backup_recover_interrupted(struct agent *a)
     }
     tv_free(all);
     call_release(&call);
+}
+
+/* ------------------------------------------------ the request's storage */
+
+/* Each backup operation works on the storage its request granted, when it
+ * carries a "storage" argument (signed URLs), or else on the agent's own. */
+int backup_op_create(struct agent *a, struct trove_call *call, const struct tv *args, bool snapshot)
+{
+    int rc = storage_scope_attach(call, args);
+    if (rc == TROVE_OK)
+        rc = op_create_in(a, call, args, snapshot);
+    storage_scope_detach(call);
+    return rc;
+}
+
+typedef int (*backup_op_fn)(struct agent *a, struct trove_call *call, const struct tv *args);
+
+static int with_storage(struct agent *a, struct trove_call *call, const struct tv *args, backup_op_fn op)
+{
+    int rc = storage_scope_attach(call, args);
+    if (rc == TROVE_OK)
+        rc = op(a, call, args);
+    storage_scope_detach(call);
+    return rc;
+}
+
+int backup_op_list(struct agent *a, struct trove_call *call, const struct tv *args)
+{
+    return with_storage(a, call, args, op_list_in);
+}
+
+int backup_op_show(struct agent *a, struct trove_call *call, const struct tv *args)
+{
+    return with_storage(a, call, args, op_show_in);
+}
+
+int backup_op_delete(struct agent *a, struct trove_call *call, const struct tv *args)
+{
+    return with_storage(a, call, args, op_delete_in);
+}
+
+int backup_op_restore(struct agent *a, struct trove_call *call, const struct tv *args)
+{
+    return with_storage(a, call, args, op_restore_in);
 }

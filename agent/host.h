@@ -11,6 +11,8 @@
 #include "trove_plugin.h"
 #include "value.h"
 
+struct storage;
+
 typedef void (*progress_fn)(void *ctx, int percent, const char *message);
 
 struct trove_call {
@@ -20,6 +22,7 @@ struct trove_call {
     progress_fn on_progress;     /* may be NULL */
     void *progress_ctx;
     const atomic_bool *stop;     /* cancellation flag, may be NULL */
+    struct storage *storage;     /* backup storage of this request (storage_object.h); NULL: the agent's */
 };
 
 const struct trove_host *host_services(void);

@@ -1,7 +1,8 @@
 /*
- * storage.h - where backup pieces and their records live. One interface,
- * so an object store can implement it later; storage_file.c implements it
- * on a local directory. Ids are validated by the caller (backup.c).
+ * storage.h - where backup pieces and their records live. One interface:
+ * storage_file.c implements it on a local directory (the agent's own),
+ * storage_object.c on Swift or S3 through a request's signed URLs
+ * (storage_object.h). Ids are validated by the caller (backup.c).
  *
  * A piece becomes visible only at commit: until then it is a partial that
  * no reader can open, so an interrupted backup never looks complete.

@@ -142,8 +142,24 @@ static struct tv *from_json(struct parse *ps, json_t *j, unsigned depth)
     return v;
 }
 
-/* Why jansson refused the text. Its words are kept for syntax errors; a NUL
- * escape is valid JSON that this project refuses, and is said so. */
+/* Why jansson refused the text, in this project's words. jansson's own text
+ * quotes the input near the fault ("invalid escape near '\"s3cr\\q'"), and
+ * the input may be a password read from a file to keep it out of argv, so
+ * only the kind of fault and its position are reported. */
+static const char *fault_name(enum json_error_code code)
+{
+    switch (code) {
+    case json_error_out_of_memory: return "out of memory";
+    case json_error_stack_overflow: return "nesting too deep";
+    case json_error_invalid_utf8: return "invalid UTF-8";
+    case json_error_premature_end_of_input: return "the text ends before the value does";
+    case json_error_end_of_input_expected: return "text after the value";
+    case json_error_duplicate_key: return "duplicate object key";
+    case json_error_numeric_overflow: return "number too big";
+    default: return "syntax error";
+    }
+}
+
 static void parse_failure(const json_error_t *jerr, char *err, size_t errlen)
 {
     enum json_error_code code = json_error_code(jerr);
@@ -152,7 +168,7 @@ static void parse_failure(const json_error_t *jerr, char *err, size_t errlen)
     else if (code == json_error_null_byte_in_key)
         err_set(err, errlen, NUL_IN_KEY " (line %d column %d)", jerr->line, jerr->column);
     else
-        err_set(err, errlen, "invalid JSON at line %d column %d: %s", jerr->line, jerr->column, jerr->text);
+        err_set(err, errlen, "invalid JSON at line %d column %d: %s", jerr->line, jerr->column, fault_name(code));
 }
 
 int json_to_tv(const char *text, struct tv **out, char *err, size_t errlen)

@@ -221,16 +221,14 @@ bool keys_endpoint_is_local(const char *endpoint)
         return true;
     if (strncmp(endpoint, "tcp://", 6) != 0)
         return false;
-    /* "tcp://source;destination": both sides must be local. */
-    const char *p = endpoint + 6;
-    while (*p) {
+    /* "tcp://source;destination": both sides must be local, and present. */
+    for (const char *p = endpoint + 6;;) {
         const char *semi = strchr(p, ';');
         size_t len = semi ? (size_t)(semi - p) : strlen(p);
         if (!tcp_address_is_local(p, len))
             return false;
         if (!semi)
-            break;
+            return true;
         p = semi + 1;
     }
-    return *(endpoint + 6) != '\0';
 }

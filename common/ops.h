@@ -87,13 +87,13 @@ struct ops_def {
     X(config_reset, "config.reset", SLOT(config_reset), SHORT, )                                               \
     X(config_show, "config.show", SLOT(config_show), SHORT, A(names, STRINGS, OPT))                            \
     X(backup_create, "backup.create", SLOT(backup_create), LONG,                                               \
-      A(backup_id, STR, OPT) A(kind, STR, OPT) A(parent, STR, OPT) A(options, KV, OPT))                        \
-    X(backup_list, "backup.list", SLOT(backup_create), SHORT, )                                                \
-    X(backup_show, "backup.show", SLOT(backup_create), SHORT, A(backup_id, STR, REQ))                          \
-    X(backup_delete, "backup.delete", SLOT(backup_create), SHORT, A(backup_id, STR, REQ))                      \
-    X(backup_restore, "backup.restore", SLOT(backup_restore), LONG, A(backup_id, STR, REQ))                    \
+      A(backup_id, STR, OPT) A(kind, STR, OPT) A(parent, STR, OPT) A(options, KV, OPT) A(storage, MAP, OPT))   \
+    X(backup_list, "backup.list", SLOT(backup_create), SHORT, A(storage, MAP, OPT))                            \
+    X(backup_show, "backup.show", SLOT(backup_create), SHORT, A(backup_id, STR, REQ) A(storage, MAP, OPT))     \
+    X(backup_delete, "backup.delete", SLOT(backup_create), SHORT, A(backup_id, STR, REQ) A(storage, MAP, OPT)) \
+    X(backup_restore, "backup.restore", SLOT(backup_restore), LONG, A(backup_id, STR, REQ) A(storage, MAP, OPT)) \
     X(repl_snapshot, "replication.snapshot", SLOT(repl_snapshot), LONG,                                        \
-      A(backup_id, STR, OPT) A(options, KV, OPT))                                                              \
+      A(backup_id, STR, OPT) A(options, KV, OPT) A(storage, MAP, OPT))                                         \
     X(repl_attach, "replication.attach", SLOT(repl_attach), LONG,                                              \
       A(source, MAP, REQ) A(snapshot, STR, OPT) A(meta, KV, OPT) A(cluster_secret, STR, OPT))                 \
     X(repl_detach, "replication.detach", SLOT(repl_detach), SHORT, )                                           \

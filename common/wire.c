@@ -118,6 +118,31 @@ static struct tv *decode_bytes(struct reader *r, size_t len, bool is_str)
     return v;
 }
 
+/*
+ * Make room for one more of `size`-byte items in a container that claims
+ * `claimed` in all. Room grows by doubling as items actually arrive, never
+ * to the claim at once: the claim passed the bytes-remaining check, but each
+ * nesting level could still reserve pointers for every byte that remains,
+ * so a large frame of nested claims would reserve many times its own size.
+ */
+static int reserve_one(struct reader *r, void **items, size_t *cap, size_t len, size_t claimed,
+                       size_t size)
+{
+    if (len < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    if (ncap > claimed)
+        ncap = claimed;
+    void *p = realloc(*items, ncap * size);   /* claimed <= frame bytes: no overflow */
+    if (!p) {
+        err_set(r->err, r->errlen, "out of memory");
+        return -1;
+    }
+    *items = p;
+    *cap = ncap;
+    return 0;
+}
+
 static struct tv *decode_array(struct reader *r, size_t n, unsigned depth)
 {
     /* Every element takes at least one byte. */
@@ -127,21 +152,23 @@ static struct tv *decode_array(struct reader *r, size_t n, unsigned depth)
         return NULL;
     }
     struct tv *a = tv_array();
-    if (!a || (n > 0 && !(a->u.a.items = malloc(n * sizeof(struct tv *))))) {
-        tv_free(a);
+    if (!a) {
         err_set(r->err, r->errlen, "out of memory");
         return NULL;
     }
-    a->u.a.cap = n;
     for (size_t i = 0; i < n; i++) {
+        if (reserve_one(r, (void **)&a->u.a.items, &a->u.a.cap, a->u.a.len, n,
+                        sizeof(struct tv *)) < 0)
+            goto fail;
         struct tv *item = decode_value(r, depth);
-        if (!item) {
-            tv_free(a);
-            return NULL;
-        }
+        if (!item)
+            goto fail;
         a->u.a.items[a->u.a.len++] = item;
     }
     return a;
+fail:
+    tv_free(a);
+    return NULL;
 }
 
 static int compare_pairs(const void *x, const void *y)
@@ -240,14 +267,16 @@ static struct tv *decode_map(struct reader *r, size_t n, unsigned depth)
         return NULL;
     }
     struct tv *m = tv_map();
-    if (!m || (n > 0 && !(m->u.m.items = calloc(n, sizeof(struct tv_pair))))) {
-        tv_free(m);
+    if (!m) {
         err_set(r->err, r->errlen, "out of memory");
         return NULL;
     }
-    m->u.m.cap = n;
     for (size_t i = 0; i < n; i++) {
+        if (reserve_one(r, (void **)&m->u.m.items, &m->u.m.cap, m->u.m.len, n,
+                        sizeof(struct tv_pair)) < 0)
+            goto fail;
         struct tv_pair *pair = &m->u.m.items[i];
+        *pair = (struct tv_pair){ 0 };
         if (decode_key(r, pair) < 0)
             goto fail;
         m->u.m.len++;   /* the pair now owns its key; tv_free releases it */

@@ -9,7 +9,8 @@ PACKAGES=(
   libcmocka-dev
   libmariadb-dev libpq-dev libhiredis-dev libmongoc-dev libbson-dev libsqlite3-dev
   mariadb-server mariadb-client mariadb-backup postgresql redis-server
-  python3 python3-cassandra python3-msgpack python3-pymongo python3-zmq zstd procps
+  memcached swift swift-account swift-container swift-object swift-proxy
+  python3 python3-boto3 python3-cassandra python3-msgpack python3-pymongo python3-zmq zstd procps
   python3-troveclient python3-openstackclient
 )
 missing=()

@@ -90,7 +90,13 @@ class ExampleDatastore(Datastore):
         return sorted((row[0], row[1]) for row in server.must("SCAN", database))
 
     def can_read(self, server, user, password, database):
-        return server.kv("SCAN", database, user=user, password=password).returncode == 0
+        cp = server.kv("SCAN", database, user=user, password=password)
+        if cp.returncode == 0:
+            return True
+        why = cp.stderr.decode(errors="replace").strip()
+        if why.startswith(("ERR auth:", "ERR denied:")):
+            return False
+        raise AssertionError(f"SCAN as {user!r} was neither answered nor refused: {why[:300]}")
 
     def read_parameter(self, server, name):
         return server.must("CONFIG.GET", name)[0][0]

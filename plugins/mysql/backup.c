@@ -25,44 +25,21 @@ static const struct trove_restore_piece *piece(const struct trove_restore_reques
     return TROVE_AT(struct trove_restore_piece, req->pieces, req->piece_size, i);
 }
 
-/* "key = value" lines of an xtrabackup_* file. */
-static bool info_value(const char *text, const char *key, char *out, size_t outlen)
-{
-    size_t kn = strlen(key);
-    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        if (strncmp(line, key, kn) != 0)
-            continue;
-        const char *v = line + kn;
-        while (*v == ' ')
-            v++;
-        if (*v++ != '=')
-            continue;
-        while (*v == ' ')
-            v++;
-        size_t n = strcspn(v, "\n");
-        snprintf(out, outlen, "%.*s", (int)n, v);
-        return true;
-    }
-    return false;
-}
-
 /* binlog_pos = filename 'f', position 'p', GTID of the last change 'g' */
-static void binlog_fields(struct my_ctx *ctx, struct trove_call *call, const char *binlog_pos)
+static int binlog_fields(struct my_ctx *ctx, struct trove_call *call, const char *binlog_pos)
 {
     static const char *const keys[][2] = {
-        {"filename '", "binlog_file"}, {"position '", "binlog_position"}, {"GTID of the last change '", "gtid_position"}};
+        {"filename", "binlog_file"}, {"position", "binlog_position"}, {"GTID of the last change", "gtid_position"}};
     for (size_t i = 0; i < 3; i++) {
-        const char *s = strstr(binlog_pos, keys[i][0]);
-        if (!s)
-            continue;
-        s += strlen(keys[i][0]);
-        const char *e = strchr(s, '\'');
-        if (!e)
-            continue;
         char v[TROVE_POSITION_MAX];
-        snprintf(v, sizeof(v), "%.*s", (int)(e - s), s);
-        ctx->host->put(call, "meta", keys[i][1], v);
+        int found = my_backup_binlog_field(binlog_pos, keys[i][0], v, sizeof(v));
+        if (found < 0)
+            return ctx->host->fail(call, TROVE_EDATASTORE, "mariadb-backup's %s is longer than %zu bytes", keys[i][1],
+                                 sizeof(v) - 1);
+        if (found > 0)
+            ctx->host->put(call, "meta", keys[i][1], v);
     }
+    return TROVE_OK;
 }
 
 static int record_physical_meta(struct my_ctx *ctx, struct trove_call *call, const char *lsndir, bool incremental)
@@ -73,7 +50,7 @@ static int record_physical_meta(struct my_ctx *ctx, struct trove_call *call, con
     tps_path(path, sizeof(path), "%s/xtrabackup_info", lsndir);
     char *info = tps_file_read(path, 65536, NULL);
     int rc = TROVE_OK;
-    if (!cp || !info_value(cp, "to_lsn", v, sizeof(v))) {
+    if (!cp || my_backup_info_value(cp, "to_lsn", v, sizeof(v)) <= 0) {
         rc = ctx->host->fail(call, TROVE_EDATASTORE, "mariadb-backup left no xtrabackup_checkpoints with to_lsn");
         goto out;
     }
@@ -82,12 +59,18 @@ static int record_physical_meta(struct my_ctx *ctx, struct trove_call *call, con
     ctx->host->put(call, "meta", "kind", incremental ? "incremental" : "full");
     static const char *const lsn_keys[] = {"backup_type", "from_lsn", "to_lsn", "last_lsn"};
     for (size_t i = 0; i < 4; i++)
-        if (info_value(cp, lsn_keys[i], v, sizeof(v)))
+        if (my_backup_info_value(cp, lsn_keys[i], v, sizeof(v)) > 0)
             ctx->host->put(call, "meta", lsn_keys[i], v);
-    if (info && info_value(info, "server_version", v, sizeof(v)))
+    if (info && my_backup_info_value(info, "server_version", v, sizeof(v)) > 0)
         ctx->host->put(call, "meta", "engine_version", v);
-    if (info && info_value(info, "binlog_pos", v, sizeof(v)))
-        binlog_fields(ctx, call, v);
+    int found = info ? my_backup_info_value(info, "binlog_pos", v, sizeof(v)) : 0;
+    if (found < 0) {
+        rc = ctx->host->fail(call, TROVE_EDATASTORE, "mariadb-backup's binlog_pos is longer than %zu bytes",
+                           sizeof(v) - 1);
+        goto out;
+    }
+    if (found > 0 && (rc = binlog_fields(ctx, call, v)) != TROVE_OK)
+        goto out;
     snprintf(v, sizeof(v), "%ld", ctx->s.server_id);
     ctx->host->put(call, "meta", "server_id", v);
 out:

@@ -232,6 +232,16 @@ int my_backup_restore_locked(struct my_ctx *ctx, struct trove_call *call, const 
 int my_backup_physical(struct my_ctx *ctx, struct trove_call *call, const struct trove_backup_request *req,
                        bool incremental);
 
+/* ---- backup_meta.c ----------------------------------------------------- */
+
+/* The value of `key` in "key = value" lines (xtrabackup_checkpoints,
+ * xtrabackup_info). Returns 1 and fills out, 0 if the key is absent, -1 if
+ * the value does not fit in outlen (never cut short). */
+int my_backup_info_value(const char *text, const char *key, char *out, size_t outlen);
+/* One field of binlog_pos ("filename 'f', position 'p', GTID of the last
+ * change 'g'"), label without the quote ("position"). Returns as above. */
+int my_backup_binlog_field(const char *binlog_pos, const char *label, char *out, size_t outlen);
+
 /* ---- replication.c ----------------------------------------------------- */
 
 int my_repl_snapshot(void *self, struct trove_call *call, const struct trove_backup_request *req);

@@ -43,7 +43,7 @@ static int read_facts(struct pg_ctx *ctx, struct trove_call *call, PGconn *c, st
     snprintf(f->lsn, sizeof(f->lsn), "%s", PQgetvalue(r, 0, 4));
     f->timeline = (uint32_t)timeline;
     PQclear(r);
-    if (!ok || f->seg_size == 0 || (f->seg_size & (f->seg_size - 1)) != 0)
+    if (!ok || !pg_wal_segment_size_valid(f->seg_size))
         return ctx->host->fail(call, TROVE_EDATASTORE, "unexpected wal_segment_size or timeline");
     return TROVE_OK;
 }

@@ -42,6 +42,11 @@ void pg_lsn_format(uint64_t lsn, char *buf, size_t len)
     snprintf(buf, len, "%X/%X", (unsigned)(lsn >> 32), (unsigned)(lsn & 0xFFFFFFFFu));
 }
 
+bool pg_wal_segment_size_valid(uint64_t seg_size)
+{
+    return seg_size >= (UINT64_C(1) << 20) && seg_size <= (UINT64_C(1) << 30) && (seg_size & (seg_size - 1)) == 0;
+}
+
 void pg_wal_segment_format(uint32_t timeline, uint64_t segno, uint64_t seg_size, char *buf, size_t len)
 {
     uint64_t per_id = UINT64_C(0x100000000) / seg_size;

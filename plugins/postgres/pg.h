@@ -225,6 +225,12 @@ int pg_restore_run(struct pg_ctx *ctx, struct trove_call *call, const struct tro
 int pg_basebackup_stream(struct pg_ctx *ctx, struct trove_call *call, const struct trove_backup_request *req);
 
 /* A minimal ustar writer: one regular file at a time. */
+#define PG_TAR_BLOCK 512
+#define PG_TAR_MAX_SIZE UINT64_C(077777777777)   /* 11 octal digits: 8 GiB - 1 */
+/* Fill one header block for a regular file (mode 0600, uid/gid 0). -1 if the
+ * name is empty or 100 bytes or longer, or the size exceeds PG_TAR_MAX_SIZE;
+ * an mtime outside 0..PG_TAR_MAX_SIZE is clamped. */
+int pg_tar_header(char h[PG_TAR_BLOCK], const char *name, uint64_t size, int64_t mtime);
 int pg_tar_add(struct pg_ctx *ctx, struct trove_call *call, struct trove_sink *sink, const char *dir,
                const char *name);
 int pg_tar_finish(struct pg_ctx *ctx, struct trove_call *call, struct trove_sink *sink);
@@ -246,6 +252,9 @@ int pg_repl_compare(void *self, const char *a, const char *b, enum trove_order *
 /* Parse "X/Y" (hex halves of up to 8 digits). */
 bool pg_lsn_parse(const char *text, uint64_t *lsn);
 void pg_lsn_format(uint64_t lsn, char *buf, size_t len);
+/* True for a WAL segment size PostgreSQL can have: a power of two from
+ * 1 MiB to 1 GiB. Every other function here needs one. */
+bool pg_wal_segment_size_valid(uint64_t seg_size);
 /* WAL segment file name of segment number `segno` (= lsn / seg_size). */
 void pg_wal_segment_format(uint32_t timeline, uint64_t segno, uint64_t seg_size, char *buf, size_t len);
 

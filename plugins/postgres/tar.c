@@ -13,7 +13,7 @@
 
 #include "pg.h"
 
-#define BLOCK 512
+#define BLOCK PG_TAR_BLOCK
 #define CHUNK (1 << 20)
 
 static int put(struct pg_ctx *ctx, struct trove_call *call, struct trove_sink *sink, const void *data, size_t len)
@@ -28,15 +28,19 @@ static void octal(char *field, size_t width, uint64_t value)
     snprintf(field, width, "%0*llo", (int)width - 1, (unsigned long long)value);
 }
 
-static void header(char *h, const char *name, uint64_t size, time_t mtime)
+int pg_tar_header(char h[PG_TAR_BLOCK], const char *name, uint64_t size, int64_t mtime)
 {
+    if (!name || !*name || strlen(name) >= 100 || size > PG_TAR_MAX_SIZE)
+        return -1;
+    /* A time before 1970 or past the 11 octal digits is clamped, never wrapped. */
+    uint64_t when = mtime < 0 ? 0 : (uint64_t)mtime > PG_TAR_MAX_SIZE ? PG_TAR_MAX_SIZE : (uint64_t)mtime;
     memset(h, 0, BLOCK);
-    snprintf(h, 100, "%s", name);
+    memcpy(h, name, strlen(name));
     octal(h + 100, 8, 0600);
     octal(h + 108, 8, 0);
     octal(h + 116, 8, 0);
     octal(h + 124, 12, size);
-    octal(h + 136, 12, (uint64_t)mtime);
+    octal(h + 136, 12, when);
     h[156] = '0';
     memcpy(h + 257, "ustar", 6);
     memcpy(h + 263, "00", 2);
@@ -46,6 +50,7 @@ static void header(char *h, const char *name, uint64_t size, time_t mtime)
         sum += (unsigned char)h[i];
     snprintf(h + 148, 8, "%06o", sum);
     h[155] = ' ';
+    return 0;
 }
 
 int pg_tar_add(struct pg_ctx *ctx, struct trove_call *call, struct trove_sink *sink, const char *dir,
@@ -65,7 +70,8 @@ int pg_tar_add(struct pg_ctx *ctx, struct trove_call *call, struct trove_sink *s
     }
     char *buf = malloc(CHUNK);
     int rc = buf ? TROVE_OK : ctx->host->fail(call, TROVE_EINTERNAL, "out of memory");
-    header(h, name, (uint64_t)st.st_size, st.st_mtime);
+    if (rc == TROVE_OK && pg_tar_header(h, name, (uint64_t)st.st_size, (int64_t)st.st_mtime) != 0)
+        rc = ctx->host->fail(call, TROVE_EINTERNAL, "%s: %lld bytes do not fit a ustar header", path, (long long)st.st_size);
     if (rc == TROVE_OK)
         rc = put(ctx, call, sink, h, BLOCK);
     uint64_t left = (uint64_t)st.st_size;

@@ -144,27 +144,6 @@ int rd_conn_cmd_ok(struct rd_conn *conn, ...)
     return rd_conn_cmd_argv(conn, NULL, argc, argv);
 }
 
-/* Find "field:value" in an INFO text; copies the value (without \r) into buf. */
-const char *rd_info_find(const char *info, const char *field, char *buf, size_t len)
-{
-    size_t fl = strlen(field);
-    for (const char *p = info; p && *p;) {
-        if (strncmp(p, field, fl) == 0 && p[fl] == ':') {
-            const char *v = p + fl + 1;
-            size_t n = strcspn(v, "\r\n");
-            if (n >= len)
-                n = len - 1;
-            memcpy(buf, v, n);
-            buf[n] = '\0';
-            return buf;
-        }
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return NULL;
-}
-
 int rd_info_get(struct rd_conn *conn, const char *section, const char *field, char *buf, size_t len)
 {
     redisReply *r;

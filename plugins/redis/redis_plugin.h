@@ -121,11 +121,28 @@ int rd_conn_cmd(struct rd_conn *conn, redisReply **out, ...);   /* NULL-terminat
 int rd_conn_cmd_ok(struct rd_conn *conn, ...);                   /* same, reply discarded */
 /* INFO <section>'s field into buf; fails when absent. */
 int rd_info_get(struct rd_conn *conn, const char *section, const char *field, char *buf, size_t len);
-/* "field:value" in an INFO text: the value into buf, or NULL. */
-const char *rd_info_find(const char *info, const char *field, char *buf, size_t len);
 int rd_config_get(struct rd_conn *conn, const char *name, char *buf, size_t len);
 /* Persist ACL changes: ACL SAVE with an aclfile, else CONFIG REWRITE. */
 int rd_acl_save(struct rd_conn *conn);
+
+/* ---- info.c: INFO text and replication positions (no connection) ------ */
+
+/* "field:value" at a line start in an INFO text: the value into buf (cut to
+ * len - 1 bytes), or NULL. */
+const char *rd_info_find(const char *info, const char *field, char *buf, size_t len);
+/* A replication position: "<replid>:<offset>", then ",<replid2>:<offset2>"
+ * when the server carries an earlier history (after a promotion). */
+struct rd_pos {
+    char id[41];
+    uint64_t off;
+    bool has2;
+    char id2[41];
+    uint64_t off2;   /* first offset NOT covered by id2 (Redis's second_repl_offset) */
+};
+int rd_pos_parse(const char *s, struct rd_pos *p);   /* 0, or -1 if s is not a position */
+enum trove_order rd_pos_compare(const struct rd_pos *a, const struct rd_pos *b);
+/* The position an INFO replication text describes, into buf. */
+void rd_position_from_info(const char *info, char *buf, size_t len);
 
 /* ---- conffile.c: the config file the plugin owns ---------------------- */
 

@@ -18,71 +18,13 @@
 
 #define UNREACHABLE_REPLICAS "2147483647"
 
-struct rd_pos {
-    char id[41];
-    uint64_t off;
-    bool has2;
-    char id2[41];
-    uint64_t off2;   /* first offset NOT covered by id2 (Redis's second_repl_offset) */
-};
-
-static int parse_one(const char *s, size_t n, char *id, uint64_t *off)
-{
-    const char *colon = memchr(s, ':', n);
-    if (!colon || colon - s != 40)
-        return -1;
-    for (int i = 0; i < 40; i++)
-        if (!strchr("0123456789abcdef", s[i]))
-            return -1;
-    memcpy(id, s, 40);
-    id[40] = '\0';
-    size_t digits = n - 41;
-    if (digits == 0 || digits > 19 || strspn(colon + 1, "0123456789") < digits)
-        return -1;
-    *off = strtoull(colon + 1, NULL, 10);
-    return 0;
-}
-
-static int parse_pos(const char *s, struct rd_pos *p)
-{
-    memset(p, 0, sizeof(*p));
-    if (!s)
-        return -1;
-    const char *comma = strchr(s, ',');
-    size_t n1 = comma ? (size_t)(comma - s) : strlen(s);
-    if (parse_one(s, n1, p->id, &p->off) != 0)
-        return -1;
-    if (!comma)
-        return 0;
-    p->has2 = true;
-    return parse_one(comma + 1, strlen(comma + 1), p->id2, &p->off2);
-}
-
-static enum trove_order cmp_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? TROVE_ORDER_BEFORE : a > b ? TROVE_ORDER_AFTER : TROVE_ORDER_EQUAL;
-}
-
-/* Same id: offsets. a's id is b's previous history: a is behind b if it
- * stopped within that history, else a has writes b never saw. */
-static enum trove_order compare(const struct rd_pos *a, const struct rd_pos *b)
-{
-    if (strcmp(a->id, b->id) == 0)
-        return cmp_u64(a->off, b->off);
-    if (b->has2 && strcmp(a->id, b->id2) == 0)
-        return a->off < b->off2 ? (a->off < b->off ? TROVE_ORDER_BEFORE : TROVE_ORDER_EQUAL) : TROVE_ORDER_DIVERGED;
-    if (a->has2 && strcmp(b->id, a->id2) == 0)
-        return b->off < a->off2 ? (b->off < a->off ? TROVE_ORDER_AFTER : TROVE_ORDER_EQUAL) : TROVE_ORDER_DIVERGED;
-    return TROVE_ORDER_DIVERGED;
-}
-
 int rd_repl_compare(void *self, const char *a, const char *b, enum trove_order *order)
 {
     (void)self;
     struct rd_pos pa, pb;
-    if (parse_pos(a, &pa) != 0 || parse_pos(b, &pb) != 0)
+    if (rd_pos_parse(a, &pa) != 0 || rd_pos_parse(b, &pb) != 0)
         return TROVE_EINVAL;
-    *order = compare(&pa, &pb);
+    *order = rd_pos_compare(&pa, &pb);
     return TROVE_OK;
 }
 
@@ -97,25 +39,12 @@ static int info_replication(struct rd_conn *conn, redisReply **r)
     return rc;
 }
 
-static void position_from_info(const char *info, char *buf, size_t len)
-{
-    char id[64] = "", off[32] = "", id2[64] = "", off2[32] = "-1";
-    rd_info_find(info, "master_replid", id, sizeof(id));
-    rd_info_find(info, "master_repl_offset", off, sizeof(off));
-    rd_info_find(info, "master_replid2", id2, sizeof(id2));
-    rd_info_find(info, "second_repl_offset", off2, sizeof(off2));
-    if (strcmp(off2, "-1") != 0 && strspn(id2, "0") != strlen(id2))
-        snprintf(buf, len, "%s:%s,%s:%s", id, off, id2, off2);
-    else
-        snprintf(buf, len, "%s:%s", id, off);
-}
-
 int rd_position_read(struct rd_conn *conn, char *buf, size_t len)
 {
     redisReply *r;
     int rc = info_replication(conn, &r);
     if (rc == TROVE_OK)
-        position_from_info(r->str, buf, len);
+        rd_position_from_info(r->str, buf, len);
     freeReplyObject(r);
     return rc;
 }
@@ -138,14 +67,14 @@ int rd_repl_wait(void *self, struct trove_call *call, const char *position, uint
     struct rd_conn conn = {0};
     struct rd_pos target, mine;
     char pos[256] = "";
-    if (parse_pos(position, &target) != 0)
+    if (rd_pos_parse(position, &target) != 0)
         return RD_FAIL(ctx, call, TROVE_EINVAL, "not a Redis position (\"<replid>:<offset>\")");
     int rc = rd_conn_open(ctx, call, &conn);
     uint64_t deadline = tps_now_ms() + timeout_ms;
     while (rc == TROVE_OK) {
         if ((rc = rd_position_read(&conn, pos, sizeof(pos))) != TROVE_OK)
             break;
-        enum trove_order o = parse_pos(pos, &mine) == 0 ? compare(&mine, &target) : TROVE_ORDER_DIVERGED;
+        enum trove_order o = rd_pos_parse(pos, &mine) == 0 ? rd_pos_compare(&mine, &target) : TROVE_ORDER_DIVERGED;
         if (o == TROVE_ORDER_EQUAL || o == TROVE_ORDER_AFTER)
             break;
         if (ctx->host->cancelled(call))
@@ -172,7 +101,7 @@ int rd_repl_status(void *self, struct trove_call *call)
     if (rc != TROVE_OK)
         goto out;
     const char *info = r->str;
-    position_from_info(info, pos, sizeof(pos));
+    rd_position_from_info(info, pos, sizeof(pos));
     bool replica = rd_info_find(info, "role", v, sizeof(v)) && strcmp(v, "slave") == 0;
     const struct trove_host *h = ctx->host;
     if (replica) {

@@ -8,6 +8,7 @@ restore it. Rows live in the table `conformance_rows` of the test database.
 Everything here uses the stock `mariadb` client, never the agent.
 """
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -70,7 +71,12 @@ class MysqlDatastore(Datastore):
         """Log in as `user` into `database` (refused without a grant on it) and list its tables."""
         cp = server.mysql.sql(f"SHOW TABLES FROM {_ident(database)}", user=user, password=password,
                               database=database)
-        return cp.returncode == 0
+        if cp.returncode == 0:
+            return True
+        # 1044: no access to the database; 1045: login refused.
+        if re.match(r"ERROR 104[45] \(", cp.stderr.strip()):
+            return False
+        raise AssertionError(f"login as {user!r} was neither allowed nor refused: {cp.stderr.strip()[:300]}")
 
     def read_parameter(self, server, name):
         return server.mysql.scalar(f"SELECT @@GLOBAL.{name}")

@@ -73,7 +73,13 @@ class PostgresDatastore(Datastore):
     def can_read(self, server, user, password, database, host=None):
         """Log in as `user` to `database` (refused without CONNECT) and read its catalog."""
         cp = server.pg.psql_run("SELECT count(*) FROM pg_catalog.pg_class", database, user, password)
-        return cp.returncode == 0
+        if cp.returncode == 0:
+            return True
+        why = cp.stderr.decode("utf-8", "replace")
+        if any(r in why for r in ("password authentication failed", "permission denied for database",
+                                  "no pg_hba.conf entry", "is not permitted to log in")):
+            return False
+        raise AssertionError(f"login as {user!r} was neither allowed nor refused: {why.strip()[:300]}")
 
     def read_parameter(self, server, name):
         return server.pg.psql(f"SELECT setting FROM pg_settings WHERE name = {_text(name)}").strip()

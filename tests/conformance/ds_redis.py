@@ -73,7 +73,11 @@ class RedisDatastore(Datastore):
         answer (a value or nil), refused is NOPERM or a failed login."""
         probe = _prefix(database) + "k1"
         out = server.redis.cli("GET", probe, user=user, password=password, check=False).strip()
-        return not out.startswith(("NOPERM", "WRONGPASS", "NOAUTH", "ERR", "AUTH failed"))
+        if out.startswith(("NOPERM", "WRONGPASS", "NOAUTH", "AUTH failed")):
+            return False
+        if out.startswith(("ERR", "Could not connect", "Error:")) or "\n" in out:
+            raise AssertionError(f"GET as {user!r} was neither answered nor refused: {out[:300]!r}")
+        return True
 
     def read_parameter(self, server, name):
         return server.redis.config_get(name)

@@ -154,6 +154,8 @@ static void only_local_endpoints_allow_plain_text(void **state)
     assert_false(keys_endpoint_is_local("tcp://eth0:5555"));
     assert_false(keys_endpoint_is_local("tcp://127.0.0.1:0;10.0.0.1:5555"));
     assert_false(keys_endpoint_is_local("tcp://"));
+    assert_false(keys_endpoint_is_local("tcp://127.0.0.1:5555;"));   /* a side that is not there */
+    assert_false(keys_endpoint_is_local("tcp://;127.0.0.1:5555"));
     assert_false(keys_endpoint_is_local("ws://127.0.0.1:5555"));
     assert_false(keys_endpoint_is_local(NULL));
 }

@@ -5,7 +5,6 @@ moment."""
 import os
 import signal
 import subprocess
-import time
 
 import harness
 from harness import check
@@ -37,7 +36,9 @@ def test_sigkill_mid_backup_leaves_it_incomplete_and_the_next_backup_works():
         proc.wait()
         check(not os.path.exists(os.path.join(agent.backup_dir, "doomed.zst")),
               "a killed backup left a piece under its final name")
-        time.sleep(0.5)
+        # The orphaned mariadb-backup exits once it notices its closed stdout.
+        harness.wait_for(lambda: not harness.processes_with(os.path.join(server.run_dir, f".trove-{proc.pid}-")),
+                         30, "the killed agent's mariadb-backup to exit")
 
         shown = agent.must("backup.show", {"backup_id": "doomed"})["backup"]
         check(shown["state"] == "failed" and "interrupted" in shown.get("error", ""),

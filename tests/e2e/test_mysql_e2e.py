@@ -21,8 +21,9 @@ def bring_up(env, extra_agents=()):
 
 
 def login_databases(server, user, password):
-    """The databases `user` sees with the stock client, or None if login fails."""
-    cp = server.sql("SHOW DATABASES", user=user, password=password)
+    """The databases `user` sees with the stock client, or None if the server
+    refuses the login (any other failure raises)."""
+    cp = server.sql_access("SHOW DATABASES", user, password)
     if cp.returncode != 0:
         return None
     return set(cp.stdout.split()) - {"information_schema"}
@@ -44,7 +45,7 @@ def test_user_with_hostile_password_sees_exactly_its_databases():
         r = control.ctl("user-revoke-access", "shop-db", "alice", "blog")
         check(r.ok, f"revoke: {r.code}: {r.message}")
         check(login_databases(server, "alice", PASSWORD) == {"shop"}, "blog still visible after revoke-access")
-        cp = server.sql("SELECT 1", user="alice", password=PASSWORD, database="blog")
+        cp = server.sql_access("SELECT 1", "alice", PASSWORD, database="blog")
         check(cp.returncode != 0, "alice can still use blog after revoke-access")
 
         r = control.ctl("user-change-password", "shop-db", "alice", "n3w 'pw'")
@@ -67,7 +68,12 @@ def test_hostile_names_are_refused_and_change_nothing():
             check(r.code == "invalid_argument" and r.message, f"hostile database name: {r.code}: {r.message}")
             check(r.exit_code == 1 and r.stderr.strip().count("\n") == 0, "the error is not one line on stderr")
         r = control.ctl("user-create", "shop-db", hostile, "pw", "--databases", "shop")
-        check(r.ok or r.code == "invalid_argument", f"hostile user name: {r.code}: {r.message}")
+        if r.ok:
+            n = server.scalar(f"SELECT COUNT(*) FROM mysql.user WHERE User = 0x{hostile.encode().hex()}")
+            check(n == "1", "a hostile user name was accepted but not stored literally")
+            check(login_databases(server, hostile, "pw") == {"shop"}, "the hostile user cannot use shop")
+        else:
+            check(r.code == "invalid_argument", f"hostile user name: {r.code}: {r.message}")
         r = control.ctl("user-create", "shop-db", "bob", "pw", "--databases", "`shop`.*; --")
         check(not r.ok, "a hostile database in a grant was accepted")
         check("shop" in server.databases(), "database shop is gone")
@@ -91,6 +97,12 @@ def test_agent_key_must_be_in_the_allow_list():
         intruder.serve()
         allowed.serve()
         control.wait_connected("second")
+        # The intruder's handshake must have happened and failed before its
+        # absence means anything: both sides say so in their logs.
+        harness.wait_for(lambda: "refused agent handshake" in control.proc.log_tail(400), 20,
+                         "trove-control refusing the intruder's key")
+        harness.wait_for(lambda: "handshake with" in intruder.proc.log_tail(200), 20,
+                         "the intruder seeing its handshake fail")
         info = control.instance("intruder")
         check(not info or not info.get("connected"), f"an agent with an unknown key was admitted: {info}")
         r = control.ctl("ping", "intruder")
@@ -129,7 +141,7 @@ def test_root_enable_show_disable():
         check(cp.returncode == 0, f"root cannot log in with the returned password: {cp.stderr}")
         check(control.ctl("root-show", "shop-db").get("enabled") is True, "root-show does not say enabled")
         check(control.ctl("root-disable", "shop-db").ok, "root-disable failed")
-        check(server.sql("SELECT 1", user=name, password=pw).returncode != 0, "root can log in after root-disable")
+        check(server.sql_access("SELECT 1", name, pw).returncode != 0, "root can log in after root-disable")
         check(control.ctl("root-show", "shop-db").get("enabled") is False, "root-show still says enabled")
 
 

@@ -8,7 +8,6 @@ Arguments that cannot be used are refused in the project's own words."""
 import json
 import os
 import subprocess
-import time
 
 import harness
 from controlplane import ControlPlane
@@ -45,9 +44,11 @@ def test_agent_call_reads_arguments_from_stdin_and_a_file():
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             # While it waits for its arguments, everyone can read its command line.
-            time.sleep(0.2)
-            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode()
+            def cmdline():
+                with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                    text = f.read().replace(b"\0", b" ").decode()
+                return text if "trove-agent" in text else None
+            cmdline = harness.wait_for(cmdline, 10, "trove-agent's command line")
             check("call user.create -" in cmdline and password not in cmdline, f"command line: {cmdline!r}")
             args = {"name": "app", "password": password, "databases": ["app:*"]}
             out, err = proc.communicate(json.dumps(args).encode(), timeout=60)

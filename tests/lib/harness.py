@@ -67,6 +67,21 @@ def wait_for(predicate, timeout, what, interval=0.05):
     raise TimeoutError(f"{what} not ready after {timeout}s" + (f" (last error: {last_exc})" if last_exc else ""))
 
 
+def processes_with(text):
+    """Pids of live processes whose command line contains `text`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    found.append(int(name))
+        except OSError:
+            pass
+    return found
+
+
 def tcp_open(host, port):
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -274,12 +289,13 @@ def run_tests(namespace):
     """Run every test_* function in namespace, print one line per test, and
     exit non-zero if any failed. Each test gets its own fresh Env."""
     import traceback
-    failed = 0
+    failed = ran = 0
     names = [n for n in namespace if n.startswith("test_") and callable(namespace[n])]
     only = os.environ.get("TROVE_TEST_ONLY")
     for name in names:
         if only and only not in name:
             continue
+        ran += 1
         start = time.monotonic()
         try:
             namespace[name]()
@@ -288,4 +304,6 @@ def run_tests(namespace):
             failed += 1
             print(f"FAIL {name} ({time.monotonic() - start:.1f}s)", flush=True)
             traceback.print_exc()
-    sys.exit(1 if failed else 0)
+    if not ran:
+        print(f"no test ran (TROVE_TEST_ONLY={only!r}): nothing was checked", flush=True)
+    sys.exit(1 if failed or not ran else 0)

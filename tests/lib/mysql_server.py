@@ -11,11 +11,17 @@ that read the server's logs for secrets see nothing the harness wrote itself.
 """
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import time
 
 import harness
+
+# The server refusing a user, as opposed to failing to answer: 1044 no access
+# to the database, 1045 login refused, 1142 command denied on a table,
+# 1227 a privilege is missing, 1698 login refused by a socket-auth account.
+REFUSED = re.compile(r"ERROR (1044|1045|1142|1227) \(")
 
 ADMIN_USER = "os_admin"
 ADMIN_PASSWORD = "Adm1n-'pw\\\" #x"   # quotes, a backslash, a space and a '#' on purpose
@@ -206,6 +212,16 @@ class MysqlServer:
             return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, text=True)
         finally:
             os.unlink(cnf)
+
+    def sql_access(self, query, user, password, **kw):
+        """Run `query` as `user` to check what that user may do: the
+        CompletedProcess when it ran (returncode 0) or the server refused the
+        user (returncode != 0, a REFUSED error). Anything else raises: no
+        connection or a broken query proves neither access nor its absence."""
+        cp = self.sql(query, user=user, password=password, **kw)
+        if cp.returncode != 0 and not REFUSED.match(cp.stderr.strip()):
+            raise AssertionError(f"{query!r} as {user!r} neither ran nor was refused: {cp.stderr.strip()[:300]}")
+        return cp
 
     def root_sql(self, query, **kw):
         cp = self.sql(query, user="root", password="", socket=True, **kw)

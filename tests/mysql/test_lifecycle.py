@@ -41,7 +41,7 @@ def test_prepare(env):
     check(server.scalar("SELECT @@innodb_log_buffer_size") == "33554432",
           "the innodb_log_buffer_size override (restart-only) is not in effect")
     for sock in (False, True):
-        cp = server.sql("SELECT 1", user="root", password="", socket=sock)
+        cp = server.sql_access("SELECT 1", "root", "", socket=sock)
         check(cp.returncode != 0, f"root logs in with an empty password after prepare (socket={sock})")
     check(agent.must("root.show")["enabled"] is False, "root.show says enabled after a prepare without root")
     return server, agent

@@ -22,15 +22,16 @@ def hexlit(s):
 
 
 def visible_databases(server, user, password, host=None):
-    """SHOW DATABASES as `user`, minus information_schema; None if login fails."""
-    cp = server.sql("SHOW DATABASES", user=user, password=password)
+    """SHOW DATABASES as `user`, minus information_schema; None if the server
+    refuses the login (any other failure raises)."""
+    cp = server.sql_access("SHOW DATABASES", user, password)
     if cp.returncode != 0:
         return None
     return {line for line in cp.stdout.splitlines() if line and line != "information_schema"}
 
 
 def can_use(server, user, password, database):
-    cp = server.sql("SELECT COUNT(*) FROM t", user=user, password=password, database=database)
+    cp = server.sql_access("SELECT COUNT(*) FROM t", user, password, database=database)
     return cp.returncode == 0
 
 
@@ -365,7 +366,7 @@ def test_deleted_database_takes_its_grants(agent, server):
 
 
 def root_login(server, password):
-    cp = server.sql("SELECT CURRENT_USER()", user="root", password=password)
+    cp = server.sql_access("SELECT CURRENT_USER()", "root", password)
     return cp.stdout.strip() if cp.returncode == 0 else None
 
 

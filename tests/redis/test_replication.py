@@ -47,6 +47,11 @@ def main():
         foreign = "f" * 40 + ":5"
         check(ap.must("replication.compare", {"a": foreign, "b": after})["order"] == "diverged",
               "positions of unrelated histories do not compare as diverged")
+        # Each names the other's id as its past: no single history holds both, either way round.
+        x, y = "a" * 40, "b" * 40
+        for a, b in [(f"{x}:10,{y}:5", f"{y}:10,{x}:25"), (f"{y}:10,{x}:25", f"{x}:10,{y}:5")]:
+            order = ap.must("replication.compare", {"a": a, "b": b})["order"]
+            check(order == "diverged", f"crossed histories {a} vs {b}: {order}")
         ar.must("replication.wait", {"position": after, "timeout_ms": 20000})
         check(r.cli("GET", "k49").strip() == "v49", "the replica lacks the primary's write")
         replid, offset = after.split(",")[0].split(":")

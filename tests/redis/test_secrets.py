@@ -235,7 +235,11 @@ def test_prepare_and_user_operations_leave_no_password_in_redis_records():
         # Every password is in force, so the searches below look for the right text.
         for user, what in [("app", "changed password"), ("web", "created user"), ("root", "generated root")]:
             check(server.cli("PING", user=user, password=secrets[what]).strip() == "PONG", f"{user} cannot log in")
-        time.sleep(0.3)   # let the MONITOR streams drain
+        # MONITOR streams each server's commands in order: once a marker sent
+        # last has arrived, everything the agents sent before it has too.
+        for srv, mon in ((server, monitor), (replica, replica_monitor)):
+            srv.cli("ECHO", "monitor-drained-marker")
+            harness.wait_for(lambda: "monitor-drained-marker" in mon.text(), 10, "the MONITOR stream to drain")
         slowlog = server.cli("SLOWLOG", "GET", "-1")
         check("SETUSER" in slowlog, "the slow log did not record ACL SETUSER: it would prove nothing")
         check('"AUTH"' in monitor.text() and '"INFO"' in monitor.text(),

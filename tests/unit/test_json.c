@@ -165,6 +165,15 @@ static void bad_json_is_refused_with_a_position(void **state)
     assert_non_null(strstr(why, "object keys must not contain NUL (\\u0000) (line 1 column"));
     assert_null(strstr(why, "JSON_"));
     assert_non_null(strstr(parse_error("\"\xff\""), "invalid JSON"));
+    /* The reason names the fault and where, never the text around it: that
+     * text may be a password. */
+    why = parse_error("{\"password\": \"s3cr\\q3t\"}");
+    assert_non_null(strstr(why, "line 1 column"));
+    assert_null(strstr(why, "s3cr"));
+    assert_null(strstr(why, "near"));
+    why = parse_error("{\"password\": \"hunter2\n\"}");
+    assert_null(strstr(why, "hunter2"));
+    assert_null(strchr(why, '\n'));
     parse_error("");
     parse_error("[1] trailing");
     struct tv *v = NULL;

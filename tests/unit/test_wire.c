@@ -284,9 +284,62 @@ static void strings_longer_than_the_limit_are_rejected(void **state)
     tv_free(v);
 }
 
-/* Claimed counts far beyond the frame: decode in a child whose address
- * space is capped, so an allocation sized from the claim would fail there
- * (as "out of memory") instead of passing unnoticed. */
+/* Decode in a child whose data segment is capped at 256 MiB, so an
+ * allocation sized from what a frame claims fails there (as "out of memory")
+ * instead of passing unnoticed. True if the child rejected the frame with a
+ * reason containing `reason`. Under AddressSanitizer the cap cannot be set
+ * (its shadow memory alone exceeds it), so there the child only checks the
+ * reason; the build also runs this test without sanitizers (wire-memcap). */
+static bool rejected_under_memory_cap(const void *frame, size_t len, const char *reason)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+#ifndef UNDER_ASAN
+        /* Linux counts private mappings against RLIMIT_DATA, so a
+         * multi-gigabyte malloc fails here. */
+        struct rlimit cap = { 256u << 20, 256u << 20 };
+        if (setrlimit(RLIMIT_DATA, &cap) != 0)
+            _exit(2);
+#endif
+        struct tv *out = NULL;
+        char why[256] = "";
+        int rc = wire_decode(frame, len, NULL, &out, why, sizeof(why));
+        if (rc == -1 && out == NULL && strstr(why, reason))
+            _exit(0);
+        fprintf(stderr, "capped child: rc %d, reason \"%s\"\n", rc, why);
+        _exit(1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* The cap is real: the same child refuses to allocate 1 GiB. */
+static void the_memory_cap_bites(void **state)
+{
+    (void)state;
+#ifdef UNDER_ASAN
+    skip();
+#else
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit cap = { 256u << 20, 256u << 20 };
+        if (setrlimit(RLIMIT_DATA, &cap) != 0)
+            _exit(2);
+        void *volatile big = malloc((size_t)1 << 30);
+        _exit(big == NULL ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#endif
+}
+
+/* Claimed counts far beyond the frame are refused before any allocation. */
 static void huge_claims_in_tiny_frames_are_rejected_without_allocating(void **state)
 {
     (void)state;
@@ -302,30 +355,43 @@ static void huge_claims_in_tiny_frames_are_rejected_without_allocating(void **st
         { { 0x91, 0xdd, 0xff, 0xff, 0xff, 0xff }, 6, "truncated frame: array of 4294967295" },
     };
     for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
-        fflush(NULL);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-#ifndef UNDER_ASAN
-            /* Linux counts private mappings against RLIMIT_DATA, so a
-             * multi-gigabyte malloc fails here. */
-            struct rlimit cap = { 256u << 20, 256u << 20 };
-            if (setrlimit(RLIMIT_DATA, &cap) != 0)
-                _exit(2);
-#endif
-            struct tv *out = NULL;
-            char why[256] = "";
-            int rc = wire_decode(claims[i].bytes, claims[i].len, NULL, &out, why, sizeof(why));
-            _exit(rc == -1 && out == NULL && strstr(why, claims[i].reason) ? 0 : 1);
-        }
-        int status;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        if (!rejected_under_memory_cap(claims[i].bytes, claims[i].len, claims[i].reason))
             fail_msg("claim %zu was not rejected with \"%s\"", i, claims[i].reason);
         /* And in this process, for the exact message. */
         const char *why = reject(claims[i].bytes, claims[i].len);
         if (!strstr(why, claims[i].reason))
             fail_msg("claim %zu: expected \"%s\", got \"%s\"", i, claims[i].reason, why);
+    }
+}
+
+/* A full-size frame of nested containers, each claiming as many elements as
+ * bytes remain, then an invalid byte: every claim passes the bytes-remaining
+ * check, so each level may reserve only what its elements actually use, not
+ * room for its claim (16 levels x 8-24 bytes x 16 MiB would be gigabytes). */
+static void nested_claims_reserve_only_what_arrives(void **state)
+{
+    (void)state;
+    size_t len = WIRE_MAX_FRAME;
+    for (int maps = 0; maps <= 1; maps++) {
+        unsigned char *frame = malloc(len);
+        assert_non_null(frame);
+        memset(frame, 0xc0, len);
+        size_t at = 0;
+        for (int level = 0; level < WIRE_MAX_DEPTH; level++) {
+            frame[at++] = maps ? 0xdf : 0xdd;
+            size_t left = len - at - 4;
+            uint32_t claim = (uint32_t)(maps ? left / 2 : left);
+            for (int b = 3; b >= 0; b--)
+                frame[at++] = (unsigned char)(claim >> (8 * b));
+            if (maps) {
+                frame[at++] = 0xa1;
+                frame[at++] = 'k';
+            }
+        }
+        frame[at] = 0xc1;
+        if (!rejected_under_memory_cap(frame, len, "invalid type byte 0xc1"))
+            fail_msg("nested %s claims reserved memory for what they claimed", maps ? "map" : "array");
+        free(frame);
     }
 }
 
@@ -618,7 +684,9 @@ int main(void)
         cmocka_unit_test(every_cut_of_a_valid_frame_is_truncated),
         cmocka_unit_test(oversized_frames_are_rejected_before_reading),
         cmocka_unit_test(strings_longer_than_the_limit_are_rejected),
+        cmocka_unit_test(the_memory_cap_bites),
         cmocka_unit_test(huge_claims_in_tiny_frames_are_rejected_without_allocating),
+        cmocka_unit_test(nested_claims_reserve_only_what_arrives),
         cmocka_unit_test(nesting_beyond_the_limit_is_rejected),
         cmocka_unit_test(map_keys_must_be_strings),
         cmocka_unit_test(duplicate_keys_are_found_in_large_maps),

@@ -53,7 +53,9 @@ class Datastore:
 
     def can_read(self, server, user, password, database):
         """True if `user` can log in with `password` with the datastore's own
-        client and read `database`; False if the login or the read is refused."""
+        client and read `database`; False if the server refuses the login or
+        the read. Any other outcome (no connection, an unexpected error) raises:
+        a server that cannot be reached proves neither access nor its absence."""
         raise NotImplementedError
 
     def read_parameter(self, server, name):

@@ -4,10 +4,11 @@
 set -euo pipefail
 PACKAGES=(
   gcc g++ libc6-dev make meson ninja-build pkg-config
+  clang libclang-rt-14-dev
   libzmq3-dev libmsgpack-dev libjansson-dev libzstd-dev libssl-dev libcmocka-dev
-  libmariadb-dev libpq-dev libhiredis-dev
+  libmariadb-dev libpq-dev libhiredis-dev libmongoc-dev libbson-dev
   mariadb-server mariadb-client mariadb-backup postgresql redis-server
-  python3 python3-zmq python3-msgpack zstd procps
+  python3 python3-cassandra python3-msgpack python3-pymongo python3-zmq zstd procps
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -281,8 +281,8 @@ static bool next_statement(const char *text, size_t *pos, struct tps_buf *out)
     return true;
 }
 
-/* The first two or three words, upper-cased: "CREATE TABLE", "CREATE CUSTOM INDEX". */
-static bool statement_allowed(const char *s, bool keyspace)
+/* A table's schema statement, by its first words: CREATE TABLE / TYPE / [CUSTOM] INDEX, ALTER TABLE. */
+static bool statement_allowed(const char *s)
 {
     char words[3][16] = {{0}};
     for (int w = 0; w < 3; w++) {
@@ -291,37 +291,48 @@ static bool statement_allowed(const char *s, bool keyspace)
         while (((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')) && n < 15)
             words[w][n++] = (char)(*s++ & ~0x20);
     }
-    if (keyspace)
-        return !strcmp(words[0], "CREATE") && !strcmp(words[1], "KEYSPACE");
     if (!strcmp(words[0], "CREATE"))
         return !strcmp(words[1], "TABLE") || !strcmp(words[1], "TYPE") || !strcmp(words[1], "INDEX") ||
                (!strcmp(words[1], "CUSTOM") && !strcmp(words[2], "INDEX"));
     return !strcmp(words[0], "ALTER") && !strcmp(words[1], "TABLE");
 }
 
-/* Runs the statements of a staged schema file; refuses anything that is not schema. */
-static int run_schema_file(struct cs_conn *c, const char *path, bool keyspace)
+/*
+ * The statements of a staged schema file: checked (c == NULL) or run. A
+ * keyspace's file holds exactly its CREATE KEYSPACE (as backups write it); a
+ * table's schema.cql only CREATE TABLE / TYPE / INDEX and ALTER TABLE.
+ */
+static int schema_file(struct cs_ctx *ctx, struct trove_call *call, struct cs_conn *c, const char *path,
+                       const char *keyspace)
 {
-    struct cs_ctx *ctx = c->ctx;
     char *text = tps_file_read(path, SCHEMA_MAX, NULL);
     if (!text)
-        return ctx->host->fail(c->call, TROVE_EINTERNAL, "cannot read %s: %s", path, strerror(errno));
-    struct tps_buf stmt = {0};
+        return ctx->host->fail(call, TROVE_EINVAL, "the backup lacks %s (%s)", path, strerror(errno));
+    struct tps_buf stmt = {0}, want = {0};
+    if (keyspace) {
+        tps_buf_add(&want, "CREATE KEYSPACE ");
+        cs_add_ident(&want, keyspace);
+        tps_buf_add(&want, " WITH ");
+    }
     size_t pos = 0, count = 0;
-    int rc = TROVE_OK;
+    int rc = tps_buf_str(&want) ? TROVE_OK : ctx->host->fail(call, TROVE_EINTERNAL, "out of memory");
     while (rc == TROVE_OK && next_statement(text, &pos, &stmt)) {
+        bool allowed = tps_buf_str(&stmt) &&
+                       (keyspace ? count == 0 && !strncmp(stmt.data, want.data, want.len)
+                                 : statement_allowed(stmt.data));
         if (!tps_buf_str(&stmt))
-            rc = ctx->host->fail(c->call, TROVE_EINTERNAL, "out of memory");
-        else if (!statement_allowed(stmt.data, keyspace) || (keyspace && count > 0))
-            rc = ctx->host->fail(c->call, TROVE_EINVAL, "the backup's %s holds a statement a restore does not run: "
-                                                        "%.60s", path, stmt.data);
-        else
+            rc = ctx->host->fail(call, TROVE_EINTERNAL, "out of memory");
+        else if (!allowed)
+            rc = ctx->host->fail(call, TROVE_EINVAL, "the backup's %s holds a statement a restore does not run: "
+                                                     "%.60s", path, stmt.data);
+        else if (c)
             rc = cs_query(c, "restoring the schema", stmt.data, NULL, 0, NULL, false);
         count++;
     }
-    if (rc == TROVE_OK && keyspace && count != 1)
-        rc = ctx->host->fail(c->call, TROVE_EINVAL, "the backup's %s holds no CREATE KEYSPACE", path);
+    if (rc == TROVE_OK && count == 0)
+        rc = ctx->host->fail(call, TROVE_EINVAL, "the backup's %s holds no statement", path);
     tps_buf_free(&stmt);
+    tps_buf_free(&want);
     free(text);
     return rc;
 }
@@ -434,18 +445,21 @@ static int drop_user_keyspaces(struct cs_conn *c)
     return rc;
 }
 
-static int run_keyspace_schemas(struct cs_conn *c, struct stage *s)
+/* Every keyspace file of the stage: checked (c == NULL) or run. */
+static int keyspace_schemas(struct stage *s, struct cs_conn *c)
 {
     char dir[CS_PATH_MAX * 2];
     struct dirent **list = NULL;
     tps_path(dir, sizeof(dir), "%s/schema", s->root);
     int n = sorted_entries(dir, &list), rc = TROVE_OK;
     for (int i = 0; rc == TROVE_OK && i < n; i++) {
-        char path[CS_PATH_MAX * 3];
-        if (list[i]->d_name[0] == '.')
+        char path[CS_PATH_MAX * 3], ks[64];
+        const char *f = list[i]->d_name;
+        if (f[0] == '.')
             continue;
-        tps_path(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
-        rc = run_schema_file(c, path, true);
+        snprintf(ks, sizeof(ks), "%.*s", (int)(strlen(f) - 4), f);   /* staging admitted only <ks>.cql */
+        tps_path(path, sizeof(path), "%s/%s", dir, f);
+        rc = schema_file(s->ctx, s->call, c, path, ks);
     }
     if (n > 0)
         free_entries(list, n);
@@ -474,38 +488,40 @@ static int table_target(struct cs_conn *c, const char *ks, const char *tdir, cha
     return rc;
 }
 
-/* Creates every staged table from its schema.cql and notes where its files go. */
-static int run_table_schemas(struct cs_conn *c, struct stage *s, struct table_move **moves, size_t *n_moves)
+/*
+ * Every staged table: its keyspace has a schema file, its schema.cql is
+ * checked (c == NULL), or run and its files' destination noted in *moves.
+ */
+static int table_schemas(struct stage *s, struct cs_conn *c, struct table_move *moves, size_t *n_moves)
 {
     char dir[CS_PATH_MAX * 2];
     struct dirent **kss = NULL;
     tps_path(dir, sizeof(dir), "%s/data", s->root);
     int nk = sorted_entries(dir, &kss), rc = TROVE_OK;
-    *moves = calloc(s->files + 1, sizeof(**moves));
-    *n_moves = 0;
-    if (!*moves)
-        rc = c->ctx->host->fail(c->call, TROVE_EINTERNAL, "out of memory");
     for (int i = 0; rc == TROVE_OK && i < nk; i++) {
-        char ksdir[CS_PATH_MAX * 3];
+        char ksdir[CS_PATH_MAX * 3], ksfile[CS_PATH_MAX * 3];
         struct dirent **tables = NULL;
-        if (kss[i]->d_name[0] == '.')
+        const char *ks = kss[i]->d_name;
+        if (ks[0] == '.')
             continue;
-        tps_path(ksdir, sizeof(ksdir), "%s/%s", dir, kss[i]->d_name);
-        int nt = sorted_entries(ksdir, &tables);
+        tps_path(ksdir, sizeof(ksdir), "%s/%s", dir, ks);
+        tps_path(ksfile, sizeof(ksfile), "%s/schema/%s.cql", s->root, ks);
+        if (access(ksfile, F_OK) != 0)
+            rc = s->ctx->host->fail(s->call, TROVE_EINVAL, "the backup has tables of keyspace %s but not the keyspace",
+                                    ks);
+        int nt = rc == TROVE_OK ? sorted_entries(ksdir, &tables) : 0;
         for (int t = 0; rc == TROVE_OK && t < nt; t++) {
             if (tables[t]->d_name[0] == '.')
                 continue;
-            struct table_move *m = &(*moves)[(*n_moves)++];
+            struct table_move m;
             char schema[CS_PATH_MAX * 4];
-            tps_path(m->from, sizeof(m->from), "%s/%s", ksdir, tables[t]->d_name);
-            tps_path(schema, sizeof(schema), "%s/schema.cql", m->from);
-            if (access(schema, F_OK) != 0)
-                rc = c->ctx->host->fail(c->call, TROVE_EINVAL, "the backup has no schema.cql for %s/%s",
-                                        kss[i]->d_name, tables[t]->d_name);
-            if (rc == TROVE_OK)
-                rc = run_schema_file(c, schema, false);
-            if (rc == TROVE_OK)
-                rc = table_target(c, kss[i]->d_name, tables[t]->d_name, m->to, sizeof(m->to));
+            tps_path(m.from, sizeof(m.from), "%s/%s", ksdir, tables[t]->d_name);
+            tps_path(schema, sizeof(schema), "%s/schema.cql", m.from);
+            rc = schema_file(s->ctx, s->call, c, schema, NULL);
+            if (rc == TROVE_OK && c)
+                rc = table_target(c, ks, tables[t]->d_name, m.to, sizeof(m.to));
+            if (rc == TROVE_OK && moves)
+                moves[(*n_moves)++] = m;
         }
         if (nt > 0)
             free_entries(tables, nt);
@@ -542,22 +558,26 @@ static int move_files(struct cs_ctx *ctx, struct trove_call *call, const struct 
 static int install(struct cs_ctx *ctx, struct trove_call *call, struct stage *s)
 {
     struct cs_conn c;
-    struct table_move *moves = NULL;
     size_t n_moves = 0;
+    struct table_move *moves = calloc(s->files + 1, sizeof(*moves));
+    if (!moves)
+        return ctx->host->fail(call, TROVE_EINTERNAL, "out of memory");
     int rc = cs_conn_open(ctx, call, &c);
     if (rc != TROVE_OK && cs_server_pid(ctx) <= 0) {   /* a stopped node starts for the schema */
         rc = cs_server_start(ctx, call);
         if (rc == TROVE_OK)
             rc = cs_conn_open(ctx, call, &c);
     }
-    if (rc != TROVE_OK)
+    if (rc != TROVE_OK) {
+        free(moves);
         return rc;
+    }
     ctx->host->progress(call, 40, "dropping the user keyspaces and creating the backup's");
     rc = drop_user_keyspaces(&c);
     if (rc == TROVE_OK)
-        rc = run_keyspace_schemas(&c, s);
+        rc = keyspace_schemas(s, &c);
     if (rc == TROVE_OK)
-        rc = run_table_schemas(&c, s, &moves, &n_moves);
+        rc = table_schemas(s, &c, moves, &n_moves);
     cs_conn_close(&c);
     if (rc == TROVE_OK) {
         ctx->host->progress(call, 60, "stopping the node to place the SSTables");
@@ -601,6 +621,10 @@ int cs_backup_restore(void *self, struct trove_call *call, const struct trove_re
     }
     if (rc == TROVE_OK)
         rc = check_marker(s);
+    if (rc == TROVE_OK)   /* every statement checked before anything changes */
+        rc = keyspace_schemas(s, NULL);
+    if (rc == TROVE_OK)
+        rc = table_schemas(s, NULL, NULL, NULL);
     if (rc == TROVE_OK) {
         int lock = cs_server_lock(ctx, call);
         rc = lock >= 0 ? install(ctx, call, s) : TROVE_EINTERNAL;

@@ -316,6 +316,9 @@ static int grant_or_revoke(struct cs_ctx *ctx, struct trove_call *call, const st
     struct cs_conn c;
     if (user->n_databases == 0)
         return ctx->host->fail(call, TROVE_EINVAL, "name at least one keyspace");
+    for (size_t i = 0; i < user->n_databases; i++)
+        if (cs_check_keyspace(ctx, call, user->databases[i]) != TROVE_OK)
+            return TROVE_EINVAL;
     int rc = open_user(ctx, call, user, &c);
     if (rc != TROVE_OK)
         return rc;

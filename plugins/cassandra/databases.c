@@ -91,9 +91,10 @@ static int parse_options(struct cs_ctx *ctx, struct trove_call *call, const stru
             else if ((rc = factor(ctx, call, k, v, 0, rf, sizeof(rf))) == TROVE_OK)
                 put_dc(r, k + 3, rf), r->set = true;
         } else if (!strcmp(k, "durable_writes")) {
-            if (!tps_parse_bool(v, &b))
+            if (tps_parse_bool(v, &b))
+                r->durable = b;
+            else
                 rc = ctx->host->fail(call, TROVE_EINVAL, "durable_writes must be a boolean, not \"%s\"", v);
-            r->durable = b;
         } else {
             tps_buf_addf(&unknown, "%s%s", unknown.len ? ", " : "", k);
         }

@@ -428,20 +428,44 @@ static int rejoin(struct cs_ctx *ctx, struct trove_call *call, const struct trov
     return rc;
 }
 
+/* Whether the seed already counts this node among its peers (a join repeated). */
+static int seed_knows_me(struct cs_conn *c, bool *known)
+{
+    struct cql_result *peers = NULL;
+    bool v2;
+    *known = false;
+    int rc = read_peers(c, &peers, &v2);
+    for (size_t r = 0; rc == TROVE_OK && r < peers->rows.nrows; r++) {
+        char peer[64];
+        inet_text(cql_cell_by_name(peers, r, "peer"), peer, sizeof(peer));
+        *known = *known || !strcmp(peer, c->ctx->s.listen_address);
+    }
+    cql_result_free(peers);
+    return rc;
+}
+
 static int join(struct cs_ctx *ctx, struct trove_call *call, const struct trove_cluster_request *req,
                 const struct join_args *a)
 {
     struct cs_conn c;
     struct local_info seed_info;
     const struct trove_member *seed = NULL;
+    bool member = false;
     int rc = reach_seed(ctx, call, req, &c, &seed);
     if (rc != TROVE_OK)
         return rc;
     rc = read_local(&c, &seed_info);
+    if (rc == TROVE_OK)
+        rc = seed_knows_me(&c, &member);
     cs_conn_close(&c);
     if (rc == TROVE_OK && a->name && strcmp(a->name, seed_info.cluster_name))
         rc = ctx->host->fail(call, TROVE_EINVAL, "the seed belongs to ring \"%s\", not \"%s\"", seed_info.cluster_name,
                              a->name);
+    if (rc == TROVE_OK && member && !cs_marked(ctx, "left") && cs_conn_open(ctx, call, &c) == TROVE_OK) {
+        cs_conn_close(&c);   /* already a member, and running: nothing to do */
+        ctx->host->progress(call, 100, "already a member of ring \"%s\"", seed_info.cluster_name);
+        return TROVE_OK;
+    }
     if (rc == TROVE_OK)
         rc = check_admin_on_ring(ctx, call, req, seed);
     int lock = rc == TROVE_OK ? cs_server_lock(ctx, call) : -1;

@@ -100,6 +100,11 @@ def test_form_join_leave():
         with a.session() as s:
             check(s.execute("SELECT v FROM ringks.t WHERE k = 'back'").one().v == "through b", "and back")
         check(ab.must("user.list") is not None, "b's agent cannot use the ring's roles")
+        # a join repeated (a retry) finds b in the ring already: nothing is emptied
+        ab.must("cluster.join", {"cluster_secret": SECRET, "seeds": seed_of(a)})
+        with b.session() as s:
+            check(s.execute("SELECT v FROM ringks.t WHERE k = 'back'").one().v == "through b",
+                  "a repeated join emptied the node")
 
         ab.must("cluster.leave")
         check(list(members(aa)[1]) == [a.address], f"a still lists b: {members(aa)}")

@@ -170,7 +170,7 @@ static bool is_live(const struct param_def *d, const bson_t *details)
 static mongoc_client_t *quiet_admin(struct mg_ctx *ctx, struct trove_call *call)
 {
     bson_t hello, rs;
-    bool up = mg_status_hello(ctx, &hello, &rs);
+    bool up = mg_status_hello(ctx, &hello, &rs) == MG_REACH_OK;
     bson_destroy(&hello);
     bson_destroy(&rs);
     mongoc_client_t *c = NULL;

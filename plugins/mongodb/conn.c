@@ -95,8 +95,8 @@ static mongoc_client_t *client_new(struct mg_ctx *ctx, const struct mg_target *t
     int32_t timeout = (int32_t)(t->timeout_ms ? t->timeout_ms : (uint32_t)ctx->s.connect_timeout_ms);
     mongoc_uri_t *uri = mongoc_uri_new_for_host_port(host, (uint16_t)port);
     if (!uri) {
-        bson_set_error(error, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_INVALID_ENCRYPTION_ARG,
-                       "\"%s\" is not a valid host", host);
+        bson_set_error(error, MONGOC_ERROR_COMMAND, MONGOC_ERROR_COMMAND_INVALID_ARG, "\"%s\" is not a valid host",
+                       host);
         return NULL;
     }
     mongoc_uri_set_option_as_bool(uri, MONGOC_URI_DIRECTCONNECTION, true);
@@ -176,14 +176,14 @@ int mg_admin_open(struct mg_ctx *ctx, struct trove_call *call, mongoc_client_t *
 
 /* ---- the status connection ------------------------------------------- */
 
-static bool status_command(struct mg_ctx *ctx, const char *name, bson_t *out)
+/* Run `name` on the status client into out (initialised: replaced on success). */
+static bool status_command(struct mg_ctx *ctx, const char *name, bson_t *out, bson_error_t *error)
 {
-    bson_error_t error;
     bson_t cmd = BSON_INITIALIZER, reply;
     BSON_APPEND_INT32(&cmd, name, 1);
-    bool ok = mongoc_client_command_simple(ctx->status_client, "admin", &cmd, mg_any_member(), &reply, &error);
+    bool ok = mongoc_client_command_simple(ctx->status_client, "admin", &cmd, mg_any_member(), &reply, error);
     bson_destroy(&cmd);
-    if (ok && out) {   /* out is initialised: replace it */
+    if (ok && out) {
         bson_destroy(out);
         bson_copy_to(&reply, out);
     }
@@ -208,32 +208,40 @@ static void status_drop(struct mg_ctx *ctx)
     ctx->status_client = NULL;
 }
 
-bool mg_status_hello(struct mg_ctx *ctx, bson_t *hello, bson_t *rs_status)
+enum mg_reach mg_status_hello(struct mg_ctx *ctx, bson_t *hello, bson_t *rs_status)
 {
-    bool ok = false;
+    enum mg_reach reach = MG_REACH_DOWN;
+    bson_error_t error;
     bson_init(hello);
     bson_init(rs_status);
     pthread_mutex_lock(&ctx->status_lock);
-    /* A kept connection may have died with a restart: one fresh retry. */
-    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+    uint64_t started = tps_now_ms();
+    /* A kept connection that died with a restart fails at once: then one
+     * fresh try. A server that does not answer costs one timeout, no more. */
+    for (int attempt = 0; attempt < 2 && reach == MG_REACH_DOWN; attempt++) {
+        if (attempt && tps_now_ms() - started >= (uint64_t)ctx->s.status_timeout_ms / 2)
+            break;
         if (!status_connect(ctx))
             break;
-        ok = status_command(ctx, "hello", hello);
-        if (!ok) {
+        if (!status_command(ctx, "hello", hello, &error)) {
             status_drop(ctx);
+            if (error.domain == MONGOC_ERROR_CLIENT && error.code == MONGOC_ERROR_CLIENT_AUTHENTICATE)
+                reach = MG_REACH_REFUSED;
             continue;
         }
+        reach = MG_REACH_OK;
         if (mg_bson_str(hello, "setName"))
-            status_command(ctx, "replSetGetStatus", rs_status);
+            status_command(ctx, "replSetGetStatus", rs_status, &error);
     }
     pthread_mutex_unlock(&ctx->status_lock);
-    return ok;
+    return reach;
 }
 
 void mg_status_warm(struct mg_ctx *ctx)
 {
+    bson_error_t error;
     pthread_mutex_lock(&ctx->status_lock);
-    if (status_connect(ctx) && !status_command(ctx, "ping", NULL))
+    if (status_connect(ctx) && !status_command(ctx, "ping", NULL, &error))
         status_drop(ctx);
     pthread_mutex_unlock(&ctx->status_lock);
 }

@@ -99,8 +99,13 @@ int mg_server_code(const bson_error_t *error);
 int mg_fail_error(struct mg_ctx *ctx, struct trove_call *call, const bson_error_t *error, const char *what);
 /* Run `hello` (and replSetGetStatus on a member) on the status connection,
  * (re)connecting when needed; both replies are always initialised (destroy
- * them). False when the server does not answer in status_timeout_ms. */
-bool mg_status_hello(struct mg_ctx *ctx, bson_t *hello, bson_t *rs_status);
+ * them). Bounded by about status_timeout_ms. */
+enum mg_reach {
+    MG_REACH_OK = 0,        /* answered */
+    MG_REACH_REFUSED = 1,   /* answered, but refused the admin login */
+    MG_REACH_DOWN = 2       /* no answer in time */
+};
+enum mg_reach mg_status_hello(struct mg_ctx *ctx, bson_t *hello, bson_t *rs_status);
 /* Make sure the status connection is connected and logged in (before a
  * step that may block new logins, like an fsync lock). */
 void mg_status_warm(struct mg_ctx *ctx);

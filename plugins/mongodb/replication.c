@@ -920,16 +920,19 @@ int mg_repl_demote(void *self, struct trove_call *call, const struct trove_repli
 
 /* ---- positions -------------------------------------------------------- */
 
-static int applied(struct mg_ctx *ctx, struct trove_call *call, struct mg_optime *o, bson_t *status)
+/* replSetGetStatus on c (a new admin connection when NULL) and its applied optime. */
+static int applied(struct mg_ctx *ctx, struct trove_call *call, mongoc_client_t *c, struct mg_optime *o,
+                   bson_t *status)
 {
-    mongoc_client_t *c;
-    int rc = mg_admin_open(ctx, call, &c);
+    mongoc_client_t *own = NULL;
+    int rc = c ? TROVE_OK : mg_admin_open(ctx, call, &own);
     if (rc != TROVE_OK) {
         bson_init(status);
         return rc;
     }
-    rc = simple_cmd(ctx, call, c, "replSetGetStatus", 1, status, "replSetGetStatus failed");
-    mongoc_client_destroy(c);
+    rc = simple_cmd(ctx, call, c ? c : own, "replSetGetStatus", 1, status, "replSetGetStatus failed");
+    if (own)
+        mongoc_client_destroy(own);
     if (rc == TROVE_OK && !mg_optime_from(status, "optimes.appliedOpTime", o))
         rc = ctx->host->fail(call, TROVE_EDATASTORE, "replSetGetStatus reports no applied optime");
     return rc;
@@ -941,7 +944,7 @@ int mg_repl_position(void *self, struct trove_call *call)
     struct mg_optime o;
     bson_t st;
     char text[96];
-    int rc = applied(ctx, call, &o, &st);
+    int rc = applied(ctx, call, NULL, &o, &st);
     bson_destroy(&st);
     if (rc != TROVE_OK)
         return rc;
@@ -958,22 +961,26 @@ int mg_repl_wait(void *self, struct trove_call *call, const char *position, uint
         return ctx->host->fail(call, TROVE_EINVAL, "\"%s\" is not a MongoDB position (term:seconds:increment)",
                                position);
     uint64_t deadline = tps_now_ms() + timeout_ms;
-    for (;;) {
+    mongoc_client_t *c;
+    int rc = mg_admin_open(ctx, call, &c);
+    while (rc == TROVE_OK) {   /* one connection for the whole wait */
         bson_t st;
-        int rc = applied(ctx, call, &have, &st);
+        rc = applied(ctx, call, c, &have, &st);
         bson_destroy(&st);
-        if (rc != TROVE_OK)
-            return rc;
-        if (mg_optime_cmp(&have, &want) >= 0)
-            return TROVE_OK;
+        if (rc != TROVE_OK || mg_optime_cmp(&have, &want) >= 0)
+            break;
         mg_optime_format(&have, text, sizeof(text));
         if (ctx->host->cancelled(call))
-            return ctx->host->fail(call, TROVE_ECANCELLED, "cancelled while waiting for position %s", position);
-        if (tps_now_ms() >= deadline)
-            return ctx->host->fail(call, TROVE_ETIMEOUT, "position %s not reached within %u ms (at %s)", position,
-                                   timeout_ms, text);
-        tps_sleep_ms(50);
+            rc = ctx->host->fail(call, TROVE_ECANCELLED, "cancelled while waiting for position %s", position);
+        else if (tps_now_ms() >= deadline)
+            rc = ctx->host->fail(call, TROVE_ETIMEOUT, "position %s not reached within %u ms (at %s)", position,
+                                 timeout_ms, text);
+        else
+            tps_sleep_ms(50);
     }
+    if (c)
+        mongoc_client_destroy(c);
+    return rc;
 }
 
 int mg_repl_status(void *self, struct trove_call *call)
@@ -982,7 +989,7 @@ int mg_repl_status(void *self, struct trove_call *call)
     struct mg_optime o;
     bson_t st;
     char text[96], host[512];
-    int port = 0, rc = applied(ctx, call, &o, &st);
+    int port = 0, rc = applied(ctx, call, NULL, &o, &st);
     if (rc != TROVE_OK) {
         bson_destroy(&st);
         return rc;

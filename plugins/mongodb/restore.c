@@ -13,6 +13,7 @@
  * the old directory back.
  */
 #include <errno.h>
+#include <glob.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,8 +70,23 @@ static void side_dir(struct mg_ctx *ctx, const char *what, char *out, size_t len
     tps_path(out, len, "%s.restore-%ld-%s", ctx->s.dbpath, (long)getpid(), what);
 }
 
+/* A restore killed between its two renames left the data only in its
+ * "-old" directory: put it back before anything else. */
+static void recover_moved_data(struct mg_ctx *ctx)
+{
+    char pattern[MG_PATH_MAX];
+    glob_t g;
+    if (access(ctx->s.dbpath, F_OK) == 0)
+        return;
+    tps_path(pattern, sizeof(pattern), "%s.restore-*-old", ctx->s.dbpath);
+    if (glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0 && rename(g.gl_pathv[0], ctx->s.dbpath) == 0)
+        ctx->host->log(TROVE_LOG_WARN, "mongodb: put back %s, left by an interrupted restore", g.gl_pathv[0]);
+    globfree(&g);
+}
+
 static void remove_stale(struct mg_ctx *ctx)
 {
+    recover_moved_data(ctx);
     char copy[MG_PATH_MAX], prefix[MG_PATH_MAX];
     snprintf(copy, sizeof(copy), "%s", ctx->s.dbpath);
     char *dir = dirname(copy);

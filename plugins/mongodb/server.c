@@ -576,19 +576,20 @@ int mg_status(void *self, struct trove_call *call, struct trove_health *out)
     char path[MG_PATH_MAX];
     bson_t hello, rs;
     (void)call;
-    bool answered = mg_status_hello(ctx, &hello, &rs);
-    if (answered)
+    enum mg_reach reach = mg_status_hello(ctx, &hello, &rs);
+    if (reach == MG_REACH_OK)
         health_from_member(ctx, &hello, &rs, out);
     bson_destroy(&hello);
     bson_destroy(&rs);
-    if (answered)
+    if (reach == MG_REACH_OK)
         return TROVE_OK;
-    struct probe probe = {ctx, 0};
-    if (server_pid(ctx) > 0 || probe_ready(&probe)) {
-        bool answers = probe_ready(&probe);
-        out->state = answers ? TROVE_DB_RUNNING : TROVE_DB_STARTING;
-        snprintf(out->message, sizeof(out->message), "%s",
-                 answers ? "mongod answers but refuses the admin login" : "mongod is running but not answering");
+    if (reach == MG_REACH_REFUSED) {
+        out->state = TROVE_DB_RUNNING;
+        snprintf(out->message, sizeof(out->message), "mongod answers but refuses the admin login (%s)",
+                 ctx->s.admin_user);
+    } else if (server_pid(ctx) > 0) {
+        out->state = TROVE_DB_STARTING;
+        snprintf(out->message, sizeof(out->message), "mongod is running but not answering");
     } else if (!mg_server_initialised(ctx)) {
         out->state = TROVE_DB_NEW;
         snprintf(out->message, sizeof(out->message), "not prepared: %s holds no data", ctx->s.dbpath);

@@ -10,6 +10,7 @@ import stat
 import time
 
 import harness
+from controlplane import ControlPlane
 from harness import check
 from mongodb_server import ADMIN_PASSWORD, MongoServer
 
@@ -96,6 +97,37 @@ def test_prepare_a_new_instance_then_stop_start_crash_and_hang():
         finally:
             os.kill(pid, signal.SIGCONT)
         harness.wait_for(lambda: status(agent)["state"] == "running", 20, "running again")
+
+
+def test_a_hung_server_never_stalls_the_heartbeat():
+    """The agent's heartbeats carry status; with mongod stopped by SIGSTOP they keep coming,
+    say the server does not answer, and the instance stays connected."""
+    with harness.Env(prefix="mongodb-hung-") as env:
+        server = MongoServer(env, 0).start()
+        control = ControlPlane(env)
+        agent = control.agent("mongodb", server.settings, "hung-db", heartbeat_ms=500)
+        control.start()
+        agent.serve()
+        control.wait_connected("hung-db")
+        harness.wait_for(lambda: control.instance("hung-db").get("state") == "running", 20, "a running heartbeat")
+        pid = server.pid()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            info = harness.wait_for(lambda: (lambda i: i if i.get("state") == "starting" else None)(
+                control.instance("hung-db")), 20, "a heartbeat saying mongod does not answer")
+            check("not answering" in info.get("message", ""), f"the heartbeat's message: {info}")
+            seqs = []
+            for _ in range(8):
+                info = control.instance("hung-db")
+                # the control plane's own rule: stale after three missed intervals
+                check(info["connected"] and 0 <= info["last_heartbeat_ms_ago"] < 3 * 500,
+                      f"heartbeats stalled while mongod hangs: {info}")
+                seqs.append(info["seq"])
+                time.sleep(0.5)
+            check(seqs[-1] >= seqs[0] + 3, f"heartbeats did not keep coming: {seqs}")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        harness.wait_for(lambda: control.instance("hung-db").get("state") == "running", 20, "running again")
 
 
 def test_configuration_live_pending_and_reset():

@@ -3,7 +3,7 @@
  *   full         the data files: {fsync: 1, lock: true} on one connection,
  *                the dbPath as tar without mongod.lock and diagnostic.data
  *                (which mongod writes even while locked), then fsyncUnlock
- *                on the same connection; the status connection is logged in
+ *                on the same connection; a kept status connection is checked
  *                before the lock, so heartbeats keep answering meanwhile.
  *   logical      a mongodump archive (archive.c), consistent through the
  *                oplog slice written while it ran.

@@ -241,8 +241,13 @@ void mg_status_warm(struct mg_ctx *ctx)
 {
     bson_error_t error;
     pthread_mutex_lock(&ctx->status_lock);
-    if (status_connect(ctx) && !status_command(ctx, "ping", NULL, &error))
+    /* Only a process that reports status keeps the connection (the agent's
+     * daemon does from its first heartbeat; `trove-agent call` does not). */
+    if (ctx->status_client && !status_command(ctx, "ping", NULL, &error)) {
         status_drop(ctx);
+        if (status_connect(ctx) && !status_command(ctx, "ping", NULL, &error))
+            status_drop(ctx);
+    }
     pthread_mutex_unlock(&ctx->status_lock);
 }
 

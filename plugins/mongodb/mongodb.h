@@ -106,8 +106,9 @@ enum mg_reach {
     MG_REACH_DOWN = 2       /* no answer in time */
 };
 enum mg_reach mg_status_hello(struct mg_ctx *ctx, bson_t *hello, bson_t *rs_status);
-/* Make sure the status connection is connected and logged in (before a
- * step that may block new logins, like an fsync lock). */
+/* Make sure a kept status connection still answers, logged in (before a
+ * step that may block new logins, like an fsync lock); a process that has
+ * never reported status opens none. */
 void mg_status_warm(struct mg_ctx *ctx);
 /* Drop the status connection (the server is restarting). */
 void mg_status_reset(struct mg_ctx *ctx);

@@ -72,8 +72,6 @@ static int check_settings(struct mg_ctx *ctx, const char *instance_id, char *err
     if (!set_name_ok(ctx->default_set))
         return snprintf(err, errlen, "replica set name \"%s\" is invalid: use 1-64 of [A-Za-z0-9_.-]", ctx->default_set),
                TROVE_EINVAL;
-    if (s->status_timeout_ms > s->connect_timeout_ms * 4)
-        return snprintf(err, errlen, "status_timeout_ms must not exceed four times connect_timeout_ms"), TROVE_EINVAL;
     return TROVE_OK;
 }
 

@@ -1,7 +1,8 @@
 """What the Cassandra plugin will lean on in the stand-in, beyond CQL: the
 launcher's refusals, durability (a clean stop, and a kill with the commit log
 replayed), SSTable-like files holding the real bytes, nodetool flush,
-snapshot, listsnapshots, clearsnapshot and refresh, a restore by placing files
+snapshot, listsnapshots, clearsnapshot and refresh, renaming a cluster (UPDATE
+system.local, flush, restart; a node refuses a name other than its saved one), a restore by placing files
 while stopped, the runtime setters showing in system_views.settings, drain,
 the unsupported-protocol answer, and ring membership: a joining node
 bootstraps the data, decommission leaves the ring for good.
@@ -185,6 +186,37 @@ def test_settings_and_drain(env):
     assert node.proc.stop() == 0
 
 
+def test_cluster_rename(env):
+    node, = standin_cluster.ring(env, 1)
+    node.start()
+    cluster, s = session(env, node)
+    fill(s, 5)
+    s.execute("UPDATE system.local SET cluster_name = %s WHERE key = 'local'", ("Renamed Ring",))
+    assert s.execute("SELECT cluster_name FROM system.local WHERE key = 'local'").one().cluster_name == "Renamed Ring"
+    for bad in ("INSERT INTO system.local (key, cluster_name) VALUES ('x', 'y')",
+                "UPDATE system.local SET rack = 'r9' WHERE key = 'local'", "DELETE FROM system.peers WHERE peer = "
+                "'127.0.0.9'"):
+        try:
+            s.execute(bad)
+            raise AssertionError(f"{bad} was accepted")
+        except Exception as exc:   # refused by the server, whatever the class
+            assert "was accepted" not in str(exc), exc
+    node.nodetool("flush", "system")
+    cluster.shutdown()
+    node.stop()
+    node.start(wait=False)                           # still 'Test Cluster' in cassandra.yaml: refused
+    node.proc.proc.wait(timeout=30)
+    assert "Saved cluster name Renamed Ring != configured name Test Cluster" in node.proc.log_tail(), \
+        node.proc.log_tail()
+    node.cluster_name = "Renamed Ring"
+    node.write_config()
+    node.start()
+    cluster, s = session(env, node)
+    assert s.execute("SELECT cluster_name FROM system.local WHERE key = 'local'").one().cluster_name == "Renamed Ring"
+    assert digest(s, "app.kv")[0] == 5
+    assert "Name: Renamed Ring" in node.nodetool("describecluster").stdout
+
+
 def test_ring_membership(env):
     n1, n2 = standin_cluster.ring(env, 2)
     n1.start()
@@ -213,7 +245,7 @@ def test_ring_membership(env):
 
 def main():
     for test in (test_launcher_refusals, test_durability_and_files, test_snapshot_and_restore,
-                 test_settings_and_drain, test_ring_membership):
+                 test_settings_and_drain, test_cluster_rename, test_ring_membership):
         with harness.Env() as env:
             test(env)
             print(f"ok {test.__name__}")

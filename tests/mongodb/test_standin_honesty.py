@@ -4,7 +4,9 @@ It must say it is a stand-in, speak the wire protocol (OP_QUERY handshake,
 OP_MSG with checksums and document sequences), authenticate with SCRAM-SHA-256,
 store and find documents, enforce users and roles, get and set parameters,
 hold writes under an fsync lock, keep its data in files a copy can restart
-from, and run a two-member replica set that replicates, steps down and up.
+from, run a two-member replica set that replicates, steps down and up, apply
+oplog entries with applyOps, and keep a member started on a copy of another's
+files REMOVED until its set adds it.
 """
 import base64
 import contextlib
@@ -558,6 +560,88 @@ def test_replica_set():
         hello_a = ca.admin.command("hello")
         check(hello_a["electionId"] is not None and hello_a["lastWrite"]["opTime"]["t"] == final["term"],
               f"hello reports electionId and lastWrite: {hello_a}")
+
+
+def _system_client(server, key_text):
+    """The keyFile identity: __system@local, as members (and mongorestore --oplogReplay) log in."""
+    return pymongo.MongoClient("127.0.0.1", server.port, directConnection=True, serverSelectionTimeoutMS=5000,
+                               username="__system", password=key_text, authSource="local",
+                               authMechanism="SCRAM-SHA-256")
+
+
+def test_apply_ops():
+    """applyOps, as mongorestore --oplogReplay sends it: only an identity with every privilege
+    (__system here) may run it; inserts and updates are upserts; entries are checked first."""
+    with world("standin-applyops-") as (stack, root):
+        key = os.path.join(root, "keyfile")
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"YXBwbHlPcHMga2V5ZmlsZQ==\n")
+        os.close(fd)
+        server = StandIn(stack, root, "a", "--keyFile", key).start()
+        server.client().admin.command("createUser", "admin", pwd=ADMIN_PW, roles=["root"])
+        admin = server.client("admin", ADMIN_PW)
+        admin.app.docs.insert_many([{"_id": 1, "v": "one"}, {"_id": 2, "v": "two"}])
+        ops = [{"op": "i", "ns": "app.docs", "o": {"_id": 3, "v": "three"}},
+               {"op": "i", "ns": "app.docs", "o": {"_id": 1, "v": "one again"}},
+               {"op": "u", "ns": "app.docs", "o2": {"_id": 2}, "o": {"_id": 2, "v": "two, replaced"}},
+               {"op": "d", "ns": "app.docs", "o": {"_id": 3}},
+               {"op": "c", "ns": "app.$cmd", "o": {"create": "made"}},
+               {"op": "i", "ns": "app.made", "o": {"_id": "m"}},
+               {"op": "n", "ns": "", "o": {"msg": "noop"}}]
+        expect_failure(13, admin.admin.command, "applyOps", ops, contains="not authorized on admin")
+        check(admin.app.docs.count_documents({}) == 2, "a refused applyOps changed nothing")
+        system = _system_client(server, "YXBwbHlPcHMga2V5ZmlsZQ==")
+        bad = ops[:2] + [{"op": "x", "ns": "app.docs", "o": {"_id": 9}}]
+        expect_failure(2, system.admin.command, "applyOps", bad, contains="unknown op type")
+        check(admin.app.docs.find_one({"_id": 3}) is None, "entries are all checked before any is applied")
+        reply = system.admin.command("applyOps", ops)
+        check(reply["applied"] == len(ops) and reply["results"] == [True] * len(ops), f"applyOps reply: {reply}")
+        docs = {d["_id"]: d["v"] for d in admin.app.docs.find()}
+        check(docs == {1: "one again", 2: "two, replaced"}, f"applied entries: {docs}")
+        check(admin.app.made.find_one() == {"_id": "m"}, "a command entry created a collection")
+
+
+def test_copied_member_waits_removed():
+    """A member started on a copy of another member's files does not find itself in the copied
+    config: like mongod it stays REMOVED, and joins (without an initial sync) once added."""
+    with world("standin-copy-") as (stack, root):
+        key = os.path.join(root, "keyfile")
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"Y29waWVkIG1lbWJlciBrZXlmaWxl\n")
+        os.close(fd)
+        a = StandIn(stack, root, "a", "--replSet", "rs0", "--keyFile", key).start()
+        anon = a.client()
+        anon.admin.command("replSetInitiate", {
+            "_id": "rs0", "members": [{"_id": 0, "host": a.host}],
+            "settings": {"heartbeatIntervalMillis": 300, "electionTimeoutMillis": 2000}})
+        wait_for(lambda: anon.admin.command("hello").get("isWritablePrimary"), 30, "A becomes primary")
+        anon.admin.command("createUser", "admin", pwd=ADMIN_PW, roles=["root"])
+        ca = a.client("admin", ADMIN_PW)
+        ca.app.docs.insert_many([{"_id": i} for i in range(30)])
+        ca.admin.command("fsync", lock=True)
+        files = data_files(a.dbpath)
+        ca.admin.command("fsyncUnlock")
+        b = StandIn(stack, root, "b", "--replSet", "rs0", "--keyFile", key)
+        for rel, data in files.items():
+            os.makedirs(os.path.dirname(os.path.join(b.dbpath, rel)), exist_ok=True)
+            with open(os.path.join(b.dbpath, rel), "wb") as f:
+                f.write(data)
+        b.start()
+        hello_b = b.client().admin.command("hello")
+        check("setName" not in hello_b and hello_b.get("isreplicaset") is True and not hello_b["isWritablePrimary"]
+              and hello_b.get("info") == "Does not have a valid replica set config", f"hello on the copy: {hello_b}")
+        cb = b.client("admin", ADMIN_PW)
+        expect_failure(93, cb.admin.command, "replSetGetStatus", contains="not a member")
+        config = ca.admin.command("replSetGetConfig")["config"]
+        config["version"] += 1
+        config["members"].append({"_id": 1, "host": b.host})
+        ca.admin.command("replSetReconfig", config)
+        _wait_state(ca, ["PRIMARY", "SECONDARY"])
+        ca.app.get_collection("docs", write_concern=pymongo.WriteConcern(w=2, wtimeout=20000)).insert_one(
+            {"_id": "after"})
+        check(cb.app.docs.count_documents({}) == 31, "the copy follows A once added")
+        with open(b.log_path) as f:
+            check("Starting initial sync" not in f.read(), "the copy needed no initial sync")
 
 
 def main():

@@ -19,6 +19,9 @@ from errors import (AlreadyExists, ConfigurationException, InvalidRequest, Synta
 
 UNSET = cqlwire.NOT_SET
 NAME_RE = re.compile(r"^\w{1,48}$", re.ASCII)
+LOCAL_TABLE = ("system", "local")
+LOCAL_WRITES = ("this stand-in implements only UPDATE system.local SET cluster_name = ... WHERE key = 'local' "
+                "among writes to system tables")
 READABLE_SYSTEM = {("system", "local"), ("system", "peers"), ("system", "peers_v2"), ("system", "size_estimates")}
 STRATEGIES = {"SimpleStrategy", "NetworkTopologyStrategy"}
 ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, SERIAL, LOCAL_SERIAL, LOCAL_ONE = range(11)
@@ -182,6 +185,11 @@ class Executor:
         self.auth.authorize(session.user, "select", f"data/{table.keyspace}/{table.name}")
 
     def _check_modify(self, session, table):
+        if (table.keyspace, table.name) == LOCAL_TABLE:
+            # Cassandra refuses only schema changes in its local system keyspaces; a superuser may
+            # write system.local (the documented way to rename a cluster).
+            self.auth.authorize(session.user, "modify", "data/system/local")
+            return
         if table.keyspace in schema.LOCAL_KEYSPACES:
             raise Unauthorized(f"{table.keyspace} keyspace is not user-modifiable.")
         if self.engine.keyspaces[table.keyspace].virtual:
@@ -402,6 +410,8 @@ class Executor:
     def x_insert(self, session, stmt, values, params):
         table = self._table(session.keyspace, stmt.keyspace, stmt.table)
         self._check_modify(session, table)
+        if (table.keyspace, table.name) == LOCAL_TABLE:
+            raise InvalidRequest(LOCAL_WRITES)
         row = {}
         for col, term in zip(stmt.columns, stmt.values):
             column = self._column(table, col)
@@ -441,6 +451,8 @@ class Executor:
         self._check_modify(session, table)
         r = self._restrictions(table, stmt.where, values)
         keys = self._keys(table, r, True, "UPDATE")
+        if (table.keyspace, table.name) == LOCAL_TABLE:
+            return self._update_local(table, stmt, values, keys)
         with self.engine.lock:
             mutations = []
             for key in keys:
@@ -462,9 +474,25 @@ class Executor:
         self._write(table, mutations, params.consistency)
         return self._lwt(table, True, None) if stmt.if_exists else _void()
 
+    def _update_local(self, table, stmt, values, keys):
+        """system.local's saved cluster name: read back at once, checked against cassandra.yaml at the
+        next start."""
+        if keys != [("local",)] or stmt.if_exists or any(c != "cluster_name" or op != "="
+                                                         for c, op, _ in stmt.assignments):
+            raise InvalidRequest(LOCAL_WRITES)
+        name = self._value(stmt.assignments[0][2], table.columns["cluster_name"].type, "cluster_name", values)
+        if not isinstance(name, str) or not name:
+            raise InvalidRequest("cluster_name must be a non-empty text")
+        with self.engine.lock:
+            self.engine.state["cluster_name"] = name
+            self.engine.save_state()
+        return _void()
+
     def x_delete(self, session, stmt, values, params):
         table = self._table(session.keyspace, stmt.keyspace, stmt.table)
         self._check_modify(session, table)
+        if (table.keyspace, table.name) == LOCAL_TABLE:
+            raise InvalidRequest(LOCAL_WRITES)
         for c in stmt.columns:
             if self._column(table, c).kind in ("partition_key", "clustering"):
                 raise InvalidRequest(f"Invalid identifier {c} for deletion (should not be a PRIMARY KEY part)")
@@ -480,6 +508,8 @@ class Executor:
     def x_truncate(self, session, stmt, values, params):
         table = self._table(session.keyspace, stmt.keyspace, stmt.table)
         self._check_modify(session, table)
+        if (table.keyspace, table.name) == LOCAL_TABLE:
+            raise InvalidRequest(LOCAL_WRITES)
         self._check_consistency(table.keyspace, ALL, write=True)
         self.engine.apply([self.engine.truncate_mutation(table)])
         return _void()

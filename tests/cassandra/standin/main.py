@@ -69,7 +69,8 @@ class Node:
         c = self.config
         row = {"key": "local", "bootstrapped": "COMPLETED" if st["bootstrapped"] == "COMPLETED" else "IN_PROGRESS",
                "broadcast_address": c.listen_address, "broadcast_port": c.storage_port,
-               "cluster_name": c["cluster_name"], "cql_version": schema.CQL_VERSION, "data_center": c.dc,
+               "cluster_name": st.get("cluster_name", c["cluster_name"]), "cql_version": schema.CQL_VERSION,
+               "data_center": c.dc,
                "gossip_generation": st["generation"], "host_id": self.engine.host_id,
                "listen_address": c.listen_address, "listen_port": c.storage_port, "native_protocol_version": "4",
                "partitioner": c["partitioner"], "rack": c.rack, "release_version": schema.RELEASE_VERSION,
@@ -120,6 +121,7 @@ class Node:
             raise ConfigError("This node was decommissioned and will not rejoin the ring unless "
                               "cassandra.override_decommission=true has been set, or all existing data is removed "
                               "and the node is bootstrapped again")
+        self._check_cluster_name()
         peers_table = self.engine.keyspaces["system"].tables["peers"]
         self.engine.load()
         remembered = list(peers_table.rows.values())
@@ -145,6 +147,17 @@ class Node:
             self.native.start()
             self.log(f"INFO  Starting listening for CQL clients on /{c.rpc_address}:{c.native_port} (unencrypted)...")
         self.log("INFO  Startup complete")
+
+    def _check_cluster_name(self):
+        """system.local keeps the name of the ring the node first started in; like Cassandra, a node
+        configured with another name refuses to start (renaming is UPDATE system.local, flush, restart)."""
+        st, configured = self.engine.state, self.config["cluster_name"]
+        saved = st.get("cluster_name")
+        if saved is None:
+            st["cluster_name"] = configured
+            self.engine.save_state()
+        elif saved != configured:
+            raise ConfigError(f"Saved cluster name {saved} != configured name {configured}")
 
     def _join(self):
         c = self.config

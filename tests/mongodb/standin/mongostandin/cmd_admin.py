@@ -216,7 +216,7 @@ def cmd_log_rotate(ctx):
 
 
 @command("explain", "mapReduce", "commitTransaction", "abortTransaction", "setFeatureCompatibilityVersion",
-         "applyOps", "getLastError", "profile", "top", "setDefaultRWConcern", "getDefaultRWConcern",
+         "getLastError", "profile", "top", "setDefaultRWConcern", "getDefaultRWConcern",
          "replSetSyncFrom", "replSetMaintenance", "replSetResizeOplog", "replSetAbortPrimaryCatchUp",
          "cloneCollection", "planCacheClear", "getLog", "getShardVersion", "shardingState", auth="authenticated")
 def cmd_known_unsupported(ctx):

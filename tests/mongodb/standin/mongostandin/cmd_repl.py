@@ -1,11 +1,15 @@
 """Replica set commands: replSetInitiate, replSetGetStatus, replSetGetConfig,
-replSetReconfig, replSetStepDown, replSetStepUp, replSetFreeze, and the
+replSetReconfig, replSetStepDown, replSetStepUp, replSetFreeze, applyOps
+(oplog entries, as mongorestore --oplogReplay sends them), and the
 internal member-to-member commands (heartbeat, votes, position updates),
 which only __system (the keyFile identity) may run when auth is on.
 """
-from .bsoncodec import Int64
+from .bsoncodec import Binary, Int64
+from .datastore import validate_collection_name, validate_db_name
 from .dispatch import command
-from .errors import MongoError
+from .errors import MongoError, not_supported
+
+_APPLY_OPS = {"i", "u", "d", "c", "n"}
 
 
 def _repl(ctx):
@@ -115,3 +119,57 @@ def cmd_repl_set_request_votes(ctx):
 def cmd_repl_set_update_position(ctx):
     """A secondary reports how far it has applied the oplog."""
     return _repl(ctx).on_update_position(ctx.cmd)
+
+
+def _check_entry(i, entry):
+    if not isinstance(entry, dict):
+        raise MongoError(14, f"applyOps entry {i} is not an object")
+    op, ns = entry.get("op"), entry.get("ns")
+    if op not in _APPLY_OPS:
+        raise MongoError(2, f"applyOps entry {i}: unknown op type: {op!r}")
+    if not isinstance(ns, str):
+        raise MongoError(2, f"applyOps entry {i}: 'ns' must be a string")
+    if not isinstance(entry.get("o"), dict):
+        raise MongoError(2, f"applyOps entry {i}: 'o' must be an object")
+    if "ui" in entry and not isinstance(entry["ui"], Binary):
+        raise MongoError(2, f"applyOps entry {i}: 'ui' must be a UUID")
+    if op == "n":
+        return
+    db, dot, name = ns.partition(".")
+    validate_db_name(db)
+    if op == "c":
+        if name != "$cmd":
+            raise MongoError(2, f"applyOps entry {i}: a command entry's ns must be <db>.$cmd")
+        return
+    if not dot:
+        raise MongoError(73, f"Invalid namespace specified '{ns}'")
+    validate_collection_name(db, name, for_user_write=False)
+    if op == "u" and not isinstance(entry.get("o2"), dict):
+        raise MongoError(2, f"applyOps entry {i}: an update needs 'o2'")
+
+
+@command("applyOps", auth="custom", secondary="never", writes=True)
+def cmd_apply_ops(ctx):
+    """Apply oplog entries (i, u, d, c, n); inserts and updates are upserts, as with alwaysUpsert."""
+    if ctx.auth_enabled() and not ctx.is_system():
+        # mongod requires anyAction on anyResource, which only __system has among built-in identities
+        raise ctx.unauthorized()
+    ops = ctx.arg
+    if not isinstance(ops, list):
+        raise MongoError(14, "applyOps must be an array of oplog entries")
+    if "preCondition" in ctx.cmd:
+        raise not_supported("applyOps preCondition")
+    if ctx.cmd.get("alwaysUpsert") is False:
+        raise not_supported("applyOps alwaysUpsert: false")
+    for i, entry in enumerate(ops):
+        _check_entry(i, entry)
+    ctx.wait_writable()
+    applied = 0
+    for entry in ops:
+        try:
+            ctx.server.datastore.apply_command_entry(entry)
+        except MongoError as exc:
+            exc.extra = {"applied": applied, "results": [True] * applied + [False]}
+            raise
+        applied += 1
+    return {"applied": applied, "results": [True] * applied, "ok": 1.0}

@@ -178,6 +178,33 @@ class DataStore:
         else:
             raise MongoError(2, f"unknown oplog operation '{op}'")
 
+    def apply_command_entry(self, entry):
+        """applyOps: apply one entry as a secondary would (inserts and updates
+        as upserts), then log it as this member's own write when it is a
+        primary (mongod logs one applyOps entry for the batch instead)."""
+        op, ns = entry.get("op"), entry.get("ns", "")
+        if op == "n":
+            return
+        self.apply_entry(entry)
+        db, _, name = ns.partition(".")
+        if op == "c":
+            self._log("c", ns, entry.get("o", {}))
+            return
+        coll = self.storage.get(db, name)
+        if coll is None:
+            return
+        id_value = (entry.get("o2") if op == "u" else entry.get("o", {})).get("_id")
+        if op == "d":
+            self._log("d", ns, {"_id": id_value}, ui=coll.uuid)
+            return
+        rid = coll.find_id(id_value)
+        if rid is not None:
+            doc = coll.records[rid].doc
+            if op == "i":
+                self._log("i", ns, doc, ui=coll.uuid, o_raw=coll.records[rid].raw)
+            else:
+                self._log("u", ns, doc, o2={"_id": id_value}, ui=coll.uuid, o_raw=coll.records[rid].raw)
+
     def _store(self, coll, rid, doc):
         try:
             if rid is None:

@@ -124,6 +124,11 @@ class ReplicationCoordinator:
             if self.self_id is not None:
                 self.state = SECONDARY if oplog is not None and oplog.records else STARTUP2
                 self.initial_sync_needed = self.state == STARTUP2
+            else:
+                # mongod: "Locally stored replica set configuration does not have a valid entry for the
+                # current node; waiting for reconfig or remote heartbeat" -- a copy of another member's
+                # data stays REMOVED until a member's heartbeat brings a config that includes it.
+                self.state = REMOVED
         self.commit_point = dict(self.applied) if self._voters() == [self.self_id] else dict(NULL_OPTIME)
         self.key = self.server.key
 

@@ -1,0 +1,507 @@
+/*
+ * server.c - the node process: the generated cassandra.yaml, start (the
+ * launcher named in the settings, detached, through the support library),
+ * stop (nodetool drain, then SIGTERM), restart, status from system.local,
+ * nodetool runs, and prepare (first start, the admin role in place of the
+ * default superuser, then restore, overrides, keyspaces, roles). Steps that
+ * stop or replace the node hold a lock in the state directory, because
+ * another agent process may try the same at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cassandra.h"
+
+const char *cs_state_path(struct cs_ctx *ctx, const char *name, char *buf, size_t len)
+{
+    tps_path(buf, len, "%s/%s", ctx->state_dir, name);
+    return buf;
+}
+
+void cs_mark(struct cs_ctx *ctx, const char *marker, bool set)
+{
+    char path[CS_PATH_MAX + 64];
+    cs_state_path(ctx, marker, path, sizeof(path));
+    if (set)
+        tps_file_write_atomic(path, marker, strlen(marker), 0600);
+    else
+        unlink(path);
+}
+
+bool cs_marked(struct cs_ctx *ctx, const char *marker)
+{
+    char path[CS_PATH_MAX + 64];
+    return access(cs_state_path(ctx, marker, path, sizeof(path)), F_OK) == 0;
+}
+
+int cs_server_lock(struct cs_ctx *ctx, struct trove_call *call)
+{
+    char path[CS_PATH_MAX + 64];
+    int fd = tps_file_lock(cs_state_path(ctx, "server.lock", path, sizeof(path)), true);
+    if (fd < 0)
+        ctx->host->fail(call, TROVE_EINTERNAL, "cannot lock %s: %s", path, strerror(-fd));
+    return fd;
+}
+
+/* A pid file is a claim: the process must live and be a Cassandra launcher
+ * or daemon (its command line names cassandra). */
+pid_t cs_server_pid(struct cs_ctx *ctx)
+{
+    pid_t pid = tps_proc_pid(ctx->s.pid_file, NULL);
+    if (pid <= 0)
+        return 0;
+    char path[64], cmdline[8192];
+    snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, cmdline, sizeof(cmdline) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return 0;
+    for (ssize_t i = 0; i < n; i++)
+        if (cmdline[i] == '\0')
+            cmdline[i] = ' ';
+    cmdline[n] = '\0';
+    return strstr(cmdline, "cassandra") ? pid : 0;
+}
+
+int cs_mkdir(struct cs_ctx *ctx, struct trove_call *call, const char *path)
+{
+    char tmp[CS_PATH_MAX];
+    if (!tps_path(tmp, sizeof(tmp), "%s", path))
+        return ctx->host->fail(call, TROVE_EINVAL, "path too long: %s", path);
+    for (char *p = tmp + 1;; p++) {
+        bool end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+                return ctx->host->fail(call, TROVE_EINTERNAL, "cannot create %s: %s", tmp, strerror(errno));
+            if (end)
+                break;
+            *p = '/';
+        }
+    }
+    int e = tps_file_chown(path, ctx->s.run_as);
+    if (e != 0)
+        return ctx->host->fail(call, TROVE_EINTERNAL, "cannot give %s to %s: %s", path, ctx->s.run_as, strerror(-e));
+    return TROVE_OK;
+}
+
+/* ---- cassandra.yaml ------------------------------------------------------ */
+
+static void yaml_str(struct tps_buf *b, const char *key, const char *value)
+{
+    tps_buf_addf(b, "%s: ", key);
+    tps_quote_conf(b, value, '"');
+    tps_buf_add(b, "\n");
+}
+
+static void yaml_seeds(struct tps_buf *b, const char *seeds)
+{
+    tps_buf_add(b, "seed_provider:\n  - class_name: org.apache.cassandra.locator.SimpleSeedProvider\n"
+                   "    parameters:\n      - seeds: ");
+    tps_quote_conf(b, seeds, '"');
+    tps_buf_add(b, "\n");
+}
+
+static int write_file(struct cs_ctx *ctx, struct trove_call *call, const char *path, const struct tps_buf *b)
+{
+    const char *text = tps_buf_str(b);
+    if (!text)
+        return ctx->host->fail(call, TROVE_EINTERNAL, "out of memory writing %s", path);
+    int e = tps_file_write_atomic(path, text, b->len, 0644);
+    if (e == 0)
+        e = tps_file_chown(path, ctx->s.run_as);
+    if (e != 0)
+        return ctx->host->fail(call, TROVE_EINTERNAL, "cannot write %s: %s", path, strerror(-e));
+    return TROVE_OK;
+}
+
+static int write_rackdc(struct cs_ctx *ctx, struct trove_call *call, const struct cs_membership *m)
+{
+    char path[CS_PATH_MAX + 64];
+    struct tps_buf b = {0};
+    tps_buf_addf(&b, "# Written by the trove cassandra plugin.\ndc=%s\nrack=%s\n", m->dc, m->rack);
+    tps_path(path, sizeof(path), "%s/cassandra-rackdc.properties", ctx->s.config_dir);
+    int rc = write_file(ctx, call, path, &b);
+    tps_buf_free(&b);
+    return rc;
+}
+
+int cs_yaml_write(struct cs_ctx *ctx, struct trove_call *call)
+{
+    struct cs_membership m;
+    cs_membership_load(ctx, &m);
+    int rc = cs_mkdir(ctx, call, ctx->s.config_dir);
+    if (rc != TROVE_OK)
+        return rc;
+    struct tps_buf b = {0};
+    tps_buf_add(&b, "# cassandra.yaml, generated by the trove cassandra plugin from its settings, the ring\n"
+                    "# membership and the configuration overrides. Changes here are overwritten.\n");
+    yaml_str(&b, "cluster_name", m.cluster_name);
+    tps_buf_addf(&b, "num_tokens: %lld\n", (long long)ctx->s.num_tokens);
+    yaml_str(&b, "listen_address", ctx->s.listen_address);
+    yaml_str(&b, "rpc_address", ctx->rpc_address);
+    tps_buf_addf(&b, "native_transport_port: %lld\nstorage_port: %lld\n", (long long)ctx->s.native_port,
+                 (long long)ctx->s.storage_port);
+    tps_buf_add(&b, "data_file_directories:\n  - ");
+    tps_quote_conf(&b, ctx->s.data_dir, '"');
+    tps_buf_add(&b, "\n");
+    yaml_str(&b, "commitlog_directory", ctx->commitlog_dir);
+    yaml_str(&b, "hints_directory", ctx->hints_dir);
+    yaml_str(&b, "saved_caches_directory", ctx->saved_caches_dir);
+    tps_buf_add(&b, "authenticator: PasswordAuthenticator\nauthorizer: CassandraAuthorizer\n"
+                    "role_manager: CassandraRoleManager\n"
+                    "partitioner: org.apache.cassandra.dht.Murmur3Partitioner\n"
+                    "commitlog_sync: periodic\ncommitlog_sync_period_in_ms: 10000\n");
+    tps_buf_addf(&b, "endpoint_snitch: %s\n", m.dc[0] ? "GossipingPropertyFileSnitch" : "SimpleSnitch");
+    tps_buf_addf(&b, "auto_bootstrap: %s\n", m.auto_bootstrap ? "true" : "false");
+    yaml_seeds(&b, m.seeds[0] ? m.seeds : ctx->s.listen_address);
+    rc = cs_config_yaml(ctx, call, &b);
+    char path[CS_PATH_MAX + 64];
+    tps_path(path, sizeof(path), "%s/cassandra.yaml", ctx->s.config_dir);
+    if (rc == TROVE_OK)
+        rc = write_file(ctx, call, path, &b);
+    tps_buf_free(&b);
+    if (rc == TROVE_OK && m.dc[0])
+        rc = write_rackdc(ctx, call, &m);
+    return rc;
+}
+
+/* ---- nodetool ------------------------------------------------------------ */
+
+#define NODETOOL_ARGS_MAX 24
+
+int cs_nodetool(struct cs_ctx *ctx, struct trove_call *call, const char *const *args, char *out, size_t outlen,
+                uint32_t timeout_ms)
+{
+    const char *argv[NODETOOL_ARGS_MAX + 10];
+    char port[16], pwf[CS_PATH_MAX + 64] = "";
+    size_t k = 0;
+    snprintf(port, sizeof(port), "%lld", (long long)ctx->s.jmx_port);
+    argv[k++] = ctx->s.nodetool;
+    argv[k++] = "-h";
+    argv[k++] = ctx->s.listen_address;
+    argv[k++] = "-p";
+    argv[k++] = port;
+    if (ctx->s.jmx_user) {
+        /* nodetool -pwf reads "user password" lines: the password never reaches argv. */
+        struct tps_buf line = {0};
+        tps_buf_addf(&line, "%s %s\n", ctx->s.jmx_user, ctx->s.jmx_password);
+        int e = tps_buf_str(&line) ? tps_file_write_secret(ctx->state_dir, line.data, pwf, sizeof(pwf)) : -ENOMEM;
+        tps_buf_wipe(&line);
+        if (e != 0)
+            return ctx->host->fail(call, TROVE_EINTERNAL, "cannot write the JMX password file: %s", strerror(-e));
+        argv[k++] = "-u";
+        argv[k++] = ctx->s.jmx_user;
+        argv[k++] = "-pwf";
+        argv[k++] = pwf;
+    }
+    for (size_t i = 0; args[i] && i < NODETOOL_ARGS_MAX; i++)
+        argv[k++] = args[i];
+    argv[k] = NULL;
+    char sink[512];
+    struct trove_exec cmd = {.size = sizeof(cmd), .argv = argv, .output = out ? out : sink,
+                             .output_size = out ? outlen : sizeof(sink), .timeout_ms = timeout_ms};
+    int rc = ctx->host->exec(call, &cmd);
+    if (pwf[0])
+        unlink(pwf);
+    return rc;
+}
+
+/* ---- start and stop -------------------------------------------------------- */
+
+/* Ready when the native port speaks CQL (a login request counts). */
+static int probe_ready(void *arg)
+{
+    struct cs_ctx *ctx = arg;
+    struct cs_conn c;
+    struct cs_login login = {.connect_timeout_ms = 500, .request_timeout_ms = 1500};
+    struct cql_error err;
+    enum cql_status st = cs_conn_open_as(ctx, NULL, &login, &c, &err);
+    cs_conn_close(&c);
+    return st == CQL_OK || st == CQL_ERR_AUTH_REQUIRED ? 1 : 0;
+}
+
+static int make_dirs(struct cs_ctx *ctx, struct trove_call *call)
+{
+    char pid_dir[CS_PATH_MAX];
+    tps_path(pid_dir, sizeof(pid_dir), "%s", ctx->s.pid_file);
+    char *slash = strrchr(pid_dir, '/');
+    if (slash && slash != pid_dir)
+        *slash = '\0';
+    const char *dirs[] = {ctx->s.data_dir, ctx->commitlog_dir, ctx->hints_dir, ctx->saved_caches_dir, ctx->s.log_dir,
+                          pid_dir};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        int rc = cs_mkdir(ctx, call, dirs[i]);
+        if (rc != TROVE_OK)
+            return rc;
+    }
+    return TROVE_OK;
+}
+
+static bool running_as_root(struct cs_ctx *ctx)
+{
+    return ctx->s.run_as ? !strcmp(ctx->s.run_as, "root") : geteuid() == 0;
+}
+
+static int launch(struct cs_ctx *ctx, struct trove_call *call, pid_t *pid, char *log, size_t loglen)
+{
+    char config[CS_PATH_MAX + 64], jmx[64], logdir[CS_PATH_MAX + 32], conf_env[CS_PATH_MAX + 32],
+        log_env[CS_PATH_MAX + 32];
+    tps_path(config, sizeof(config), "-Dcassandra.config=file://%s/cassandra.yaml", ctx->s.config_dir);
+    snprintf(jmx, sizeof(jmx), "-Dcassandra.jmx.local.port=%lld", (long long)ctx->s.jmx_port);
+    tps_path(logdir, sizeof(logdir), "-Dcassandra.logdir=%s", ctx->s.log_dir);
+    tps_path(conf_env, sizeof(conf_env), "CASSANDRA_CONF=%s", ctx->s.config_dir);
+    tps_path(log_env, sizeof(log_env), "CASSANDRA_LOG_DIR=%s", ctx->s.log_dir);
+    tps_path(log, loglen, "%s/launcher.log", ctx->s.log_dir);
+    const char *argv[10];
+    size_t k = 0;
+    argv[k++] = ctx->s.cassandra;
+    argv[k++] = "-f";
+    if (running_as_root(ctx))
+        argv[k++] = "-R";   /* the launcher refuses root without it */
+    argv[k++] = "-p";
+    argv[k++] = ctx->s.pid_file;
+    argv[k++] = config;
+    argv[k++] = jmx;
+    argv[k++] = logdir;
+    argv[k] = NULL;
+    const char *env[] = {conf_env, log_env, NULL};
+    struct tps_proc spec = {.argv = argv, .env = env, .run_as = ctx->s.run_as, .name = "cassandra", .log_file = log};
+    return tps_proc_start(ctx->host, call, &spec, pid);
+}
+
+int cs_server_start(struct cs_ctx *ctx, struct trove_call *call)
+{
+    if (cs_server_pid(ctx) > 0 && probe_ready(ctx))
+        return cs_mark(ctx, "stopped", false), TROVE_OK;
+    if (cs_marked(ctx, "left"))
+        return ctx->host->fail(call, TROVE_ECONFLICT, "this node was decommissioned (cluster.leave): join a ring "
+                                                      "again with cluster.join");
+    int rc = make_dirs(ctx, call);
+    if (rc == TROVE_OK)
+        rc = cs_yaml_write(ctx, call);
+    if (rc != TROVE_OK)
+        return rc;
+    cs_mark(ctx, "stopped", false);
+    pid_t pid = cs_server_pid(ctx);
+    char log[CS_PATH_MAX + 32];
+    if (pid <= 0 && (rc = launch(ctx, call, &pid, log, sizeof(log))) != TROVE_OK)
+        return rc;
+    tps_path(log, sizeof(log), "%s/launcher.log", ctx->s.log_dir);
+    return tps_proc_wait_ready(ctx->host, call, pid, "cassandra", log, (uint32_t)ctx->s.start_timeout * 1000,
+                               probe_ready, ctx);
+}
+
+int cs_server_stop(struct cs_ctx *ctx, struct trove_call *call)
+{
+    cs_mark(ctx, "stopped", true);
+    pid_t pid = cs_server_pid(ctx);
+    if (pid <= 0)
+        return TROVE_OK;
+    ctx->host->log(TROVE_LOG_INFO, "cassandra: draining and stopping the node (pid %ld)", (long)pid);
+    const char *drain[] = {"drain", NULL};
+    if (cs_nodetool(ctx, call, drain, NULL, 0, (uint32_t)ctx->s.stop_timeout * 1000) != TROVE_OK)
+        ctx->host->log(TROVE_LOG_WARN, "cassandra: nodetool drain failed; stopping with SIGTERM alone");
+    return tps_proc_stop(ctx->host, call, pid, "cassandra", SIGTERM, (uint32_t)ctx->s.stop_timeout * 1000, 5000);
+}
+
+int cs_server_wipe(struct cs_ctx *ctx, struct trove_call *call)
+{
+    const char *dirs[] = {ctx->s.data_dir, ctx->commitlog_dir, ctx->hints_dir, ctx->saved_caches_dir};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        int e = tps_remove_tree(dirs[i]);
+        if (e != 0 && e != -ENOENT)
+            return ctx->host->fail(call, TROVE_EINTERNAL, "cannot empty %s: %s", dirs[i], strerror(-e));
+    }
+    return make_dirs(ctx, call);
+}
+
+static int with_lock(struct cs_ctx *ctx, struct trove_call *call, int (*fn)(struct cs_ctx *, struct trove_call *))
+{
+    int lock = cs_server_lock(ctx, call);
+    if (lock < 0)
+        return TROVE_EINTERNAL;
+    int rc = fn(ctx, call);
+    tps_file_unlock(lock);
+    return rc;
+}
+
+int cs_start(void *self, struct trove_call *call)
+{
+    return with_lock(self, call, cs_server_start);
+}
+
+int cs_stop(void *self, struct trove_call *call)
+{
+    return with_lock(self, call, cs_server_stop);
+}
+
+static int restart_locked(struct cs_ctx *ctx, struct trove_call *call)
+{
+    ctx->host->progress(call, 10, "draining and stopping the node");
+    int rc = cs_server_stop(ctx, call);
+    if (rc == TROVE_OK) {
+        ctx->host->progress(call, 50, "starting the node");
+        rc = cs_server_start(ctx, call);
+    }
+    return rc;
+}
+
+int cs_restart(void *self, struct trove_call *call)
+{
+    return with_lock(self, call, restart_locked);
+}
+
+/* ---- status ----------------------------------------------------------------- */
+
+/* 0 running, 1 answering but refusing the admin, -1 not answering. */
+static int running_health(struct cs_ctx *ctx, struct trove_call *call, struct trove_health *out)
+{
+    struct cs_conn c;
+    struct cs_login login = {.user = ctx->s.admin_user, .password = ctx->s.admin_password,
+                             .connect_timeout_ms = 1000, .request_timeout_ms = 2000};
+    struct cql_error err;
+    enum cql_status st = cs_conn_open_as(ctx, call, &login, &c, &err);
+    if (st != CQL_OK) {
+        if (st != CQL_ERR_AUTH)
+            return -1;
+        snprintf(out->message, sizeof(out->message), "answering, but the admin role was refused: %.180s", err.message);
+        return 1;
+    }
+    struct cql_param key = cql_param_text("local");
+    struct cql_result *res = NULL;
+    st = cs_query_raw(&c, "SELECT release_version, bootstrapped FROM system.local WHERE key = ?", &key, 1, &res);
+    if (st == CQL_OK && res->rows.nrows == 1) {
+        out->state = TROVE_DB_RUNNING;
+        const char *boot = cql_value_text(cql_cell_by_name(res, 0, "bootstrapped"));
+        if (boot && strcmp(boot, "COMPLETED"))
+            snprintf(out->message, sizeof(out->message), "bootstrap %s", boot);
+    } else {
+        snprintf(out->message, sizeof(out->message), "system.local did not answer: %.200s",
+                 cql_last_error(c.cql)->message);
+    }
+    cql_result_free(res);
+    cs_conn_close(&c);
+    return st == CQL_OK ? 0 : 1;
+}
+
+/* The agent zero-fills *out and sets its size; all fields here exist since 2.0.
+ * Cassandra has no primary or replica: standalone, term 0, no position. */
+int cs_status(void *self, struct trove_call *call, struct trove_health *out)
+{
+    struct cs_ctx *ctx = self;
+    out->role = TROVE_ROLE_STANDALONE;
+    int health = running_health(ctx, call, out);
+    if (health == 0 && out->state == TROVE_DB_RUNNING)
+        return TROVE_OK;
+    if (health == 1) {
+        out->state = TROVE_DB_UNKNOWN;
+        return TROVE_OK;
+    }
+    if (cs_marked(ctx, "left")) {
+        out->state = TROVE_DB_STOPPED;
+        snprintf(out->message, sizeof(out->message), "decommissioned: left the ring (cluster.join to join again)");
+    } else if (cs_server_pid(ctx) > 0) {
+        out->state = TROVE_DB_STARTING;
+        snprintf(out->message, sizeof(out->message), "the node runs but does not answer CQL yet");
+    } else if (tps_dir_empty(ctx->s.data_dir)) {
+        out->state = TROVE_DB_NEW;
+        snprintf(out->message, sizeof(out->message), "not prepared: %s holds no data", ctx->s.data_dir);
+    } else if (cs_marked(ctx, "stopped")) {
+        out->state = TROVE_DB_STOPPED;
+        snprintf(out->message, sizeof(out->message), "stopped");
+    } else {
+        out->state = TROVE_DB_CRASHED;
+        snprintf(out->message, sizeof(out->message), "the node is not running");
+    }
+    return TROVE_OK;
+}
+
+/* ---- prepare ---------------------------------------------------------------- */
+
+/* The first start creates cassandra/cassandra (after a delay on a real node).
+ * The plugin's admin role takes its place, and the default role loses its
+ * login, its superuser status and its well-known password. */
+static int bootstrap_admin(struct cs_ctx *ctx, struct trove_call *call)
+{
+    struct cs_conn c;
+    struct cql_error err;
+    struct cs_login admin = {.user = ctx->s.admin_user, .password = ctx->s.admin_password};
+    if (cs_conn_open_as(ctx, call, &admin, &c, &err) == CQL_OK)
+        return cs_conn_close(&c), TROVE_OK;
+    if (err.status != CQL_ERR_AUTH)
+        return cs_fail_cql(ctx, call, c.where, &err, "connecting as the admin role", false);
+    struct cs_login dflt = {.user = CS_DEFAULT_SUPERUSER, .password = CS_DEFAULT_SUPERUSER};
+    uint64_t deadline = tps_now_ms() + (uint64_t)ctx->s.start_timeout * 1000;
+    enum cql_status st;
+    while ((st = cs_conn_open_as(ctx, call, &dflt, &c, &err)) == CQL_ERR_AUTH && tps_now_ms() < deadline) {
+        if (ctx->host->cancelled(call))
+            return ctx->host->fail(call, TROVE_ECANCELLED, "cancelled while waiting for the default role");
+        tps_sleep_ms(1000);
+    }
+    if (st != CQL_OK)
+        return ctx->host->fail(call, cs_status_of(st), "the admin role \"%s\" cannot log in and the default "
+                                                       "superuser is not there to create it: %s",
+                               ctx->s.admin_user, err.message);
+    int rc = cs_role_put(&c, ctx->s.admin_user, ctx->s.admin_password, true, true, false);
+    cs_conn_close(&c);
+    if (rc == TROVE_OK)
+        rc = cs_conn_open(ctx, call, &c);
+    if (rc != TROVE_OK)
+        return rc;
+    char pw[33];
+    rc = ctx->host->random_password(pw, sizeof(pw));
+    if (rc == TROVE_OK)
+        rc = cs_role_put(&c, CS_DEFAULT_SUPERUSER, pw, false, false, true);
+    explicit_bzero(pw, sizeof(pw));
+    cs_conn_close(&c);
+    return rc;
+}
+
+static int prepare_objects(struct cs_ctx *ctx, struct trove_call *call, const struct trove_prepare_request *req)
+{
+    struct cs_conn c;
+    int rc = cs_conn_open(ctx, call, &c);
+    if (rc != TROVE_OK)
+        return rc;
+    ctx->host->progress(call, 80, "creating keyspaces and roles");
+    if (req->root_password)
+        rc = cs_root_enable_on(&c, req->root_password, false);
+    for (size_t i = 0; rc == TROVE_OK && i < req->n_databases; i++)
+        rc = cs_database_create_on(&c, TROVE_AT(struct trove_database, req->databases, req->database_size, i));
+    for (size_t i = 0; rc == TROVE_OK && i < req->n_users; i++)
+        rc = cs_user_create_on(&c, TROVE_AT(struct trove_user, req->users, req->user_size, i));
+    cs_conn_close(&c);
+    return rc;
+}
+
+int cs_prepare(void *self, struct trove_call *call, const struct trove_prepare_request *req)
+{
+    struct cs_ctx *ctx = self;
+    int rc = TROVE_OK;
+    if (req->n_overrides)   /* in the first cassandra.yaml already */
+        rc = cs_config_store(ctx, call, req->overrides, req->n_overrides);
+    if (rc == TROVE_OK) {
+        ctx->host->progress(call, 10, "starting the node");
+        rc = cs_start(ctx, call);
+    }
+    if (rc == TROVE_OK) {
+        ctx->host->progress(call, 50, "putting the admin role in place");
+        rc = bootstrap_admin(ctx, call);
+    }
+    if (rc == TROVE_OK && req->restore)
+        rc = cs_backup_restore(ctx, call, req->restore);
+    if (rc == TROVE_OK)
+        rc = prepare_objects(ctx, call, req);
+    if (rc == TROVE_OK)
+        ctx->host->progress(call, 100, "prepared");
+    return rc;
+}

@@ -11,6 +11,7 @@ PACKAGES=(
   mariadb-server mariadb-client mariadb-backup postgresql redis-server
   python3 python3-cassandra python3-msgpack python3-pymongo python3-zmq zstd procps
   python3-troveclient python3-openstackclient
+  build-essential debhelper dpkg-dev lintian
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -11,9 +11,9 @@ DATASTORE=${1:?usage: images/bake.sh mysql|postgres|redis [OUT]}
 OUT=$(realpath -m "${2:-images/out}")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 case "$DATASTORE" in
-  mysql) ENGINE="mariadb-server mariadb-client mariadb-backup" ;;
-  postgres) ENGINE="postgresql" ;;
-  redis) ENGINE="redis-server" ;;
+  mysql) ENGINE="mariadb-server mariadb-client mariadb-backup" UNIT=mariadb ;;
+  postgres) ENGINE="postgresql" UNIT=postgresql ;;
+  redis) ENGINE="redis-server" UNIT=redis-server ;;
   *) echo "bake.sh: unknown datastore '$DATASTORE' (mysql, postgres, redis)" >&2; exit 2 ;;
 esac
 [ "$(id -u)" = 0 ] || { echo "bake.sh: run as root (debootstrap, chroot)" >&2; exit 1; }
@@ -61,6 +61,9 @@ install -d -m 0700 "$ROOT/var/lib/trove"
 # The first-boot step starts the agent once /etc/trove is written.
 chroot "$ROOT" systemctl enable trove-firstboot.service >/dev/null 2>&1
 chroot "$ROOT" systemctl disable trove-agent.service >/dev/null 2>&1
+# The plugin runs the engine itself, on the instance's volume: the
+# distribution's own service for it stays off.
+chroot "$ROOT" systemctl disable "$UNIT.service" >/dev/null 2>&1
 rm -f "$ROOT/usr/sbin/policy-rc.d" "$ROOT/etc/machine-id"
 touch "$ROOT/etc/machine-id"
 umount "$ROOT/proc"

@@ -474,21 +474,8 @@ static int set_opt_int(void *s, int opt, int value)
     return zmq_setsockopt(s, opt, &value, sizeof(value));
 }
 
-static int setup_security(struct loop *l, char *err, size_t errlen)
+int loop_read_keys(const struct agent *a, char *server, struct keys_pair *me, char *err, size_t errlen)
 {
-    struct agent *a = l->a;
-    if (a->plaintext_dev) {
-        if (!keys_endpoint_is_local(a->control_endpoint)) {
-            snprintf(err, errlen, "plaintext_dev is only allowed with a loopback or ipc endpoint, not %s",
-                     a->control_endpoint);
-            return -1;
-        }
-        log_warn("PLAIN TEXT MODE: the link to %s is neither encrypted nor authenticated; for development only",
-                 a->control_endpoint);
-        return 0;
-    }
-    char server[KEYS_Z85_LEN + 1];
-    struct keys_pair me;
     const char *server_file = conf_get(a->conf, "curve", "server_public_key_file");
     const char *server_inline = conf_get(a->conf, "curve", "server_public_key");
     const char *key_file = conf_get(a->conf, "curve", "agent_key_file");
@@ -498,13 +485,46 @@ static int setup_security(struct loop *l, char *err, size_t errlen)
         return -1;
     }
     if (server_file ? keys_read_pub(server_file, server, err, errlen) != 0
-                    : (snprintf(server, sizeof(server), "%s", server_inline), !keys_is_z85(server))) {
+                    : (snprintf(server, KEYS_Z85_LEN + 1, "%s", server_inline), !keys_is_z85(server))) {
         if (!server_file)
             snprintf(err, errlen, "[curve] server_public_key is not a 40-character Z85 key");
         return -1;
     }
-    if (keys_read_key(key_file, &me, err, errlen) != 0)
+    return keys_read_key(key_file, me, err, errlen);
+}
+
+int loop_check_security(const struct agent *a, char *err, size_t errlen)
+{
+    if (a->plaintext_dev) {
+        if (keys_endpoint_is_local(a->control_endpoint))
+            return 0;
+        snprintf(err, errlen, "plaintext_dev is only allowed with a loopback or ipc endpoint, not %s",
+                 a->control_endpoint);
         return -1;
+    }
+    char server[KEYS_Z85_LEN + 1];
+    struct keys_pair me;
+    int rc = loop_read_keys(a, server, &me, err, errlen);
+    keys_wipe(&me);
+    return rc;
+}
+
+static int setup_security(struct loop *l, char *err, size_t errlen)
+{
+    struct agent *a = l->a;
+    if (loop_check_security(a, err, errlen) != 0)
+        return -1;
+    if (a->plaintext_dev) {
+        log_warn("PLAIN TEXT MODE: the link to %s is neither encrypted nor authenticated; for development only",
+                 a->control_endpoint);
+        return 0;
+    }
+    char server[KEYS_Z85_LEN + 1];
+    struct keys_pair me;
+    if (loop_read_keys(a, server, &me, err, errlen) != 0) {
+        keys_wipe(&me);
+        return -1;
+    }
     int rc = zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY, server, KEYS_Z85_LEN + 1) |
              zmq_setsockopt(l->dealer, ZMQ_CURVE_PUBLICKEY, me.public_z85, KEYS_Z85_LEN + 1) |
              zmq_setsockopt(l->dealer, ZMQ_CURVE_SECRETKEY, me.secret_z85, KEYS_Z85_LEN + 1);

@@ -44,12 +44,14 @@ static void install_signals(struct agent *a)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: trove-agent [-c CONFIG] [call OP [JSON-ARGS | - | @FILE]]\n"
+            "usage: trove-agent [-c CONFIG] [--check-config | call OP [JSON-ARGS | - | @FILE]]\n"
             "  (no command)   serve: connect to the control plane and run its requests\n"
             "  call OP ARGS   run one operation locally and print its result as JSON;\n"
             "                 ARGS - reads the JSON from standard input, @FILE from a file\n"
             "                 (use either for passwords: a command line is visible to all)\n"
             "  -c CONFIG      configuration file (default /etc/trove/agent.conf)\n"
+            "  --check-config check the configuration, the keys and the plugin, then exit:\n"
+            "                 0 and \"configuration OK\", or 1 and the first problem\n"
             "  --version      print the agent and plugin ABI versions\n");
 }
 
@@ -129,14 +131,30 @@ static int run_call(struct agent *a, const char *op, const char *given)
     return rc == TROVE_OK ? 0 : 1;
 }
 
+/* --check-config: what serving would refuse at start, without serving. */
+static int check_config(struct agent *a, const char *config)
+{
+    char err[1024];
+    if (loop_check_security(a, err, sizeof(err)) != 0) {
+        fprintf(stderr, "trove-agent: %s: %s\n", config, err);
+        return 1;
+    }
+    printf("trove-agent: %s: configuration OK (instance %s, plugin %s)\n", config, a->instance_id,
+           conf_get(a->conf, "agent", "plugin"));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *config = "/etc/trove/agent.conf";
+    bool check_only = false;
     int i = 1;
     log_set_ident("trove-agent");
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "-c") && i + 1 < argc) {
             config = argv[++i];
+        } else if (!strcmp(argv[i], "--check-config")) {
+            check_only = true;
         } else if (!strcmp(argv[i], "--version")) {
             printf("trove-agent %s (plugin ABI %d.%d)\n", AGENT_VERSION, TROVE_ABI_MAJOR, TROVE_ABI_MINOR);
             return 0;
@@ -149,7 +167,7 @@ int main(int argc, char **argv)
         }
     }
     const char *cmd = i < argc ? argv[i] : NULL;
-    if (cmd && (strcmp(cmd, "call") != 0 || i + 1 >= argc || i + 3 < argc)) {
+    if (cmd && (check_only || strcmp(cmd, "call") != 0 || i + 1 >= argc || i + 3 < argc)) {
         usage(stderr);
         return 2;
     }
@@ -168,6 +186,12 @@ int main(int argc, char **argv)
     if (rc != TROVE_OK) {
         agent_release(&a);
         return fail_early(cmd, rc, err);
+    }
+    if (check_only) {
+        int check_rc = check_config(&a, config);
+        plugin_unload(&a.plugin);
+        agent_release(&a);
+        return check_rc;
     }
     backup_recover_interrupted(&a);
     int exit_code = cmd ? run_call(&a, argv[i + 1], i + 2 < argc ? argv[i + 2] : NULL)

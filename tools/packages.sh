@@ -12,6 +12,7 @@ PACKAGES=(
   memcached swift swift-account swift-container swift-object swift-proxy
   python3 python3-boto3 python3-cassandra python3-msgpack python3-pymongo python3-zmq zstd procps
   python3-troveclient python3-openstackclient
+  build-essential debhelper dpkg-dev lintian
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -17,7 +17,9 @@ install -d -m 0755 /etc/trove
 install -m 0644 images/agent/agent.conf.example /etc/trove/agent.conf.example
 install -m 0600 images/agent/agent-secrets.conf.example /etc/trove/agent-secrets.conf.example
 if [ -d /etc/systemd/system ]; then
-  install -m 0644 images/agent/trove-agent.service /etc/systemd/system/trove-agent.service
+  sed 's#/usr/bin/trove-agent#/usr/local/bin/trove-agent#g' images/agent/trove-agent.service \
+    >/etc/systemd/system/trove-agent.service
+  chmod 0644 /etc/systemd/system/trove-agent.service
 fi
 rm -rf /tmp/trove-agent-build
 echo "trove-agent installed: $(/usr/local/bin/trove-agent --version)"

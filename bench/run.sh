@@ -9,6 +9,10 @@ echo "== agent: ping round trip and idle memory"
 /usr/bin/python3 bench/agent_bench.py "$BUILD" || status=1
 echo "== REST: GET /instances with 1,000 instances, against a bare libmicrohttpd handler"
 "$BUILD/bench/api-bench" || status=1
+echo "== trove-control with 10,000 agents heartbeating at 1 Hz over CURVE, against a bare CURVE ROUTER"
+bash bench/control_swarm.sh "$BUILD" || status=1
+echo "== MySQL create-to-ACTIVE through the REST API, against starting the engine by hand"
+/usr/bin/python3 bench/mysql_create.py "$BUILD" || status=1
 for script in bench/*_backup.sh bench/*_backup.py bench/*_user_create.*; do
   [ -e "$script" ] || continue
   echo "== $script"

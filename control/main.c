@@ -3,8 +3,10 @@
  * or `keygen NAME` to write a CURVE key pair. Everything else lives in
  * daemon.c and the files it names.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -41,6 +43,22 @@ static int keygen(const char *name)
     return 0;
 }
 
+/* Every connected agent holds a descriptor: take all the hard limit allows,
+ * as the soft limit (often 1024) would stop admitting agents long before. */
+static void raise_open_files(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("cannot raise the open files limit from %llu: %s", (unsigned long long)was, strerror(errno));
+    else
+        log_debug("open files limit raised from %llu to %llu", (unsigned long long)was,
+                  (unsigned long long)rl.rlim_cur);
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -72,6 +90,7 @@ int main(int argc, char **argv)
         return 1;
     }
     log_set_level(cfg.log_level);
+    raise_open_files();
     int rc = daemon_run(&cfg);
     control_config_free(&cfg);
     return rc;

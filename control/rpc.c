@@ -23,9 +23,11 @@
 #include "wire.h"
 #include "zap.h"
 
-#define HEARTBEAT_IVL_MS 5000
-#define HEARTBEAT_TIMEOUT_MS 15000
-#define HEARTBEAT_TTL_MS 15000
+#define KEEPALIVE_IDLE_S 10         /* TCP keepalive: a dead host's link closes within about 25 s */
+#define KEEPALIVE_INTVL_S 5
+#define KEEPALIVE_CNT 3
+#define TCP_MAXRT_MS 30000           /* and within 30 s when a request to it goes unacknowledged */
+#define LISTEN_BACKLOG 4096          /* every agent reconnects at once after a restart */
 #define SEND_HWM 1000
 #define BATCH 256                 /* messages taken from the socket per loop turn */
 #define WARN_WINDOW_MS 10000
@@ -320,12 +322,21 @@ static int open_socket(struct rpc *r, char *err, size_t errlen)
     /* No ROUTER_HANDOVER: with it, a peer holding any admitted key could take
      * a connected instance's routing id and receive its requests until the
      * real agent spoke again. Without it, a second connection claiming a
-     * live id is refused; a dead agent's connection closes on exit or at the
-     * ZMTP heartbeat timeout, and its reconnect is then admitted. */
+     * live id is refused; a dead agent's connection closes on exit or when
+     * its link is found dead (below), and its reconnect is then admitted. */
     set_int(r->socket, ZMQ_ROUTER_HANDOVER, 0);
-    set_int(r->socket, ZMQ_HEARTBEAT_IVL, HEARTBEAT_IVL_MS);
-    set_int(r->socket, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS);
-    set_int(r->socket, ZMQ_HEARTBEAT_TTL, HEARTBEAT_TTL_MS);
+    /* No ZMTP heartbeats of our own: libzmq keeps them in one timer list per
+     * I/O thread and cancels by walking it, which costs four times the rest of
+     * the traffic with thousands of agents. Agents ping us (we answer), and
+     * the TTL in their pings closes a link that goes quiet after one; TCP
+     * keepalive and a retransmission bound close a link to a dead host. */
+    set_int(r->socket, ZMQ_HEARTBEAT_IVL, 0);
+    set_int(r->socket, ZMQ_TCP_KEEPALIVE, 1);
+    set_int(r->socket, ZMQ_TCP_KEEPALIVE_IDLE, KEEPALIVE_IDLE_S);
+    set_int(r->socket, ZMQ_TCP_KEEPALIVE_INTVL, KEEPALIVE_INTVL_S);
+    set_int(r->socket, ZMQ_TCP_KEEPALIVE_CNT, KEEPALIVE_CNT);
+    set_int(r->socket, ZMQ_TCP_MAXRT, TCP_MAXRT_MS);
+    set_int(r->socket, ZMQ_BACKLOG, LISTEN_BACKLOG);
     if (r->cfg.curve && enable_curve(r, err, errlen) != 0)
         return -1;
     if (zmq_bind(r->socket, r->cfg.endpoint) != 0) {

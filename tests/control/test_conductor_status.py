@@ -76,6 +76,15 @@ def heartbeat(agent, state="running", message="", task=None, seq=None):
                 "term": 0, "position": "", "message": message, "task": task})
 
 
+def taken(client, agent):
+    """Until trove-control has taken the agent's last heartbeat (control.instance shows its seq): it and
+    everything the agent sent before it have been handled, registry writes included."""
+    def shown():
+        r = client.call("control.instance", {"instance": agent.instance})
+        return r["ok"] and r["result"]["instance"].get("seq") == agent.seq
+    harness.wait_for(shown, 10, f"heartbeat {agent.seq} of {agent.instance} to be taken")
+
+
 def start(env, **settings):
     proc, agent_endpoint, client_endpoint = plain_control(env, **settings)
     client = Client(env, client_endpoint)
@@ -110,9 +119,10 @@ def test_engine_state_becomes_the_status_and_old_heartbeats_are_ignored():
         check(row[1] == "the engine is stopped: redis-server is not running", f"reason: {row}")
         check(row[2] == agent.epoch and row[3] == 9, f"the applied heartbeat is not recorded: {row}")
 
-        # Late: same epoch, lower seq. Ignored.
+        # Late: same epoch, lower seq. Ignored: the one after it still finds SHUTDOWN to keep.
         heartbeat(agent, "running", seq=5)
-        time.sleep(1.0)
+        heartbeat(agent, "stopped", "redis-server is not running", seq=11)
+        taken(client, agent)
         check(status_of(db, "st-1")[0] == "SHUTDOWN", "an older heartbeat rolled the status back")
 
         # A restarted agent: a new epoch, seq from 1 again.
@@ -158,7 +168,11 @@ def test_a_task_owns_the_status_while_it_runs():
         agent = RawAgent(env, endpoint, "st-3")
         hello(agent, 300)
         heartbeat(agent, "stopped", "restarting")
-        time.sleep(2.5)   # past the silence window too
+        taken(client, agent)
+        # Silent past heartbeat_miss, and past the next look for silent agents (every second).
+        harness.wait_for(lambda: not client.call("control.instance", {"instance": "st-3"})["result"]["instance"]
+                         ["connected"], 10, "st-3 to count as silent")
+        time.sleep(1.5)
         check(status_of(db, "st-3")[0] == "REBOOT", f"a heartbeat or silence changed a task's status: "
                                                      f"{status_of(db, 'st-3')}")
         con = sqlite3.connect(db, timeout=10)
@@ -187,7 +201,7 @@ def test_after_a_restart_instances_keep_their_status_unless_their_agent_stays_aw
         back.restart()
         hello(back, 60000)
         heartbeat(back, "running")
-        time.sleep(1.0)
+        taken(client, back)
         check(status_of(db, "st-back")[0] == "ACTIVE" and status_of(db, "st-gone")[0] == "ACTIVE",
               "statuses changed at once after a restart")
         # The grace for agents to come back is 40 s at least (their reconnect backoff reaches 32 s).
@@ -214,7 +228,7 @@ def test_settings_that_need_a_restart_show_restart_required_until_one():
         row = wait_status(db, "st-rr", "RESTART_REQUIRED")
         check("after a restart" in row[1], f"reason: {row}")
         heartbeat(agent, "running")
-        time.sleep(0.5)
+        taken(client, agent)
         check(status_of(db, "st-rr")[0] == "RESTART_REQUIRED", "a heartbeat cleared RESTART_REQUIRED")
 
         rid = client.send("restart", instance="st-rr")

@@ -1,10 +1,11 @@
 """Task outcomes are never lost and no task runs forever.
 
 - A real agent and a real trove-control: trove-control is killed (SIGKILL)
-  while a long backup runs on MariaDB. Restarted at once, it adopts the task
-  from the agent's hello and records the outcome the agent sends; restarted
-  only after the backup finished, it still gets the outcome, which the agent
-  kept because nobody acknowledged it.
+  while a logical backup runs on MariaDB, held back by a table lock the test
+  keeps until it wants the backup to end. Restarted at once, it adopts the
+  task from the agent's hello and records the outcome the agent sends;
+  restarted only after the backup finished, it still gets the outcome, which
+  the agent kept because nobody acknowledged it.
 - A real agent and a raw control plane (this test's ROUTER) that never
   acknowledges: the agent sends the outcome again, lists it in its hello after
   a reconnect, and stops once it gets the ack.
@@ -15,6 +16,8 @@
 """
 import json
 import os
+import select
+import subprocess
 import time
 import uuid
 
@@ -84,18 +87,33 @@ def wait_task(client, task_id, want, timeout):
     return harness.wait_for(done, timeout, f"task {task_id} {want}", interval=0.2)
 
 
-def fill(server, mb):
-    """About `mb` MB of barely compressible rows, so a backup takes a while."""
-    server.admin_sql("CREATE DATABASE IF NOT EXISTS bulk")
-    server.admin_sql("CREATE TABLE IF NOT EXISTS bulk.t (id INT AUTO_INCREMENT PRIMARY KEY, pad LONGTEXT) ENGINE=InnoDB")
-    for _ in range(mb):
-        server.admin_sql("SET SESSION group_concat_max_len = 4194304; "
-                         "INSERT INTO bulk.t (pad) SELECT GROUP_CONCAT(MD5(RAND()) SEPARATOR '') FROM mysql.seq_1_to_32768")
+class TableLock:
+    """LOCK TABLES ... WRITE held by a stock mariadb client session until release(): a logical backup
+    (mariadb-dump) waits for it, so the backup's task runs exactly as long as the test wants."""
+
+    def __init__(self, env, server, table):
+        cnf = harness.secret_file(env.path("lock-client.cnf"), '[client]\npassword=""\n')
+        self.proc = subprocess.Popen(["mariadb", "--defaults-file=" + cnf, "--user=root", "--socket=" + server.socket,
+                                      "--batch", "--skip-column-names", "--unbuffered"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env.callback(self.release)
+        self.proc.stdin.write(f"LOCK TABLES {table} WRITE; SELECT 'locked';\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], 60)
+        line = self.proc.stdout.readline() if ready else ""
+        check(line.strip() == "locked", f"the table lock was not taken: {line!r}")
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("UNLOCK TABLES;\n")
+            self.proc.stdin.close()
+            self.proc.wait(30)
 
 
-def mysql_behind_control(env, mb):
+def mysql_behind_control(env):
     server = MysqlServer(env).start()
-    fill(server, mb)
+    server.admin_sql("CREATE DATABASE IF NOT EXISTS bulk; CREATE TABLE bulk.t (id INT PRIMARY KEY); "
+                     "INSERT INTO bulk.t VALUES (1)")
     control = ControlPlane(env)
     agent = control.agent("mysql", server.settings(), "outcome-1")
     control.start()
@@ -106,9 +124,10 @@ def mysql_behind_control(env, mb):
 
 def test_control_plane_killed_mid_task_adopts_it_and_records_the_outcome():
     with harness.Env() as env:
-        _, control, agent = mysql_behind_control(env, 400)
+        server, control, agent = mysql_behind_control(env)
+        lock = TableLock(env, server, "bulk.t")
         client = Client(env, control.client_endpoint)
-        reply = client.call("backup.create", {"kind": "full", "backup_id": "bk-kill"}, instance="outcome-1")
+        reply = client.call("backup.create", {"kind": "logical", "backup_id": "bk-kill"}, instance="outcome-1")
         check(reply["ok"] and reply["result"]["task"], f"backup.create: {reply}")
         task = reply["result"]["task"]
         check(task_state(client, task)["state"] == "running", "the task is not running")
@@ -118,6 +137,7 @@ def test_control_plane_killed_mid_task_adopts_it_and_records_the_outcome():
         # The new control plane never saw the task start: the agent's hello names it.
         running = wait_task(client, task, "running", 40)
         check(running["instance"] == "outcome-1", f"adopted task: {running}")
+        lock.release()
         done = wait_task(client, task, "completed", 300)
         check(done.get("ok") is True and done["result"]["backup"]["state"] == "complete",
               f"the outcome recorded after the restart: {done}")
@@ -126,13 +146,15 @@ def test_control_plane_killed_mid_task_adopts_it_and_records_the_outcome():
 
 def test_outcome_reached_while_the_control_plane_is_down_is_delivered_after_it_returns():
     with harness.Env() as env:
-        _, control, agent = mysql_behind_control(env, 60)
+        server, control, agent = mysql_behind_control(env)
+        lock = TableLock(env, server, "bulk.t")
         client = Client(env, control.client_endpoint)
-        reply = client.call("backup.create", {"kind": "full", "backup_id": "bk-down"}, instance="outcome-1")
+        reply = client.call("backup.create", {"kind": "logical", "backup_id": "bk-down"}, instance="outcome-1")
         check(reply["ok"], f"backup.create: {reply}")
         task = reply["result"]["task"]
 
         control.proc.kill()
+        lock.release()
         record = os.path.join(agent.backup_dir, "bk-down.json")
 
         def finished():
@@ -143,12 +165,12 @@ def test_outcome_reached_while_the_control_plane_is_down_is_delivered_after_it_r
                 return None
             return state if state in ("complete", "failed") else None
         state = harness.wait_for(finished, 600, "the backup ended while the control plane was down")
-        time.sleep(1.0)
+        check(state == "complete", f"the backup ended {state}")
+        time.sleep(1.0)   # the agent's task.done goes out to nobody
         control.start()
-        # Whatever the outcome, it reaches the restarted control plane, which never saw the task start.
-        done = wait_task(client, task, "completed" if state == "complete" else "failed", 60)
-        if state == "complete":
-            check(done["result"]["backup"]["id"] == "bk-down", f"the redelivered outcome: {done}")
+        # The outcome reaches the restarted control plane, which never saw the task start.
+        done = wait_task(client, task, "completed", 60)
+        check(done["result"]["backup"]["id"] == "bk-down", f"the redelivered outcome: {done}")
 
 
 class Router:

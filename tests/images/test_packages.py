@@ -24,8 +24,9 @@ def run(cmd, **kw):
 
 def copy_tree(dst):
     """The tree's files (tracked and untracked, not ignored), without build dirs."""
-    cp = run(["git", "-C", SOURCE, "ls-files", "-z", "-co", "--exclude-standard"])
-    if cp.returncode != 0:
+    git = shutil.which("git")
+    cp = run([git, "-C", SOURCE, "ls-files", "-z", "-co", "--exclude-standard"]) if git else None
+    if cp is None or cp.returncode != 0:   # no git, or a tree that is not a checkout
         shutil.copytree(SOURCE, dst, ignore=shutil.ignore_patterns("build*", ".git", "__pycache__"))
         return
     os.makedirs(dst)

@@ -313,6 +313,17 @@ json_t *api_page(struct api_request *r, const char *name, json_t *collection, co
     return page;
 }
 
+void api_respond_agent_page(struct api_request *r, const char *name, json_t *collection,
+                            const struct tv *result)
+{
+    const char *next = tv_get_str(result, "next_marker");
+    json_t *page = api_page(r, name, collection, next && next[0] ? next : NULL, false);
+    if (page)
+        api_respond(r, 200, page);
+    else
+        api_fault(r, 500, "out of memory");
+}
+
 /* ------------------------------------------------------------ the core */
 
 static void request_free(struct api_request *r);

@@ -24,12 +24,7 @@ static void listed(struct api_request *r, int status, const char *message, const
         if (name)
             json_array_append_new(list, json_pack("{s:s}", "name", name));
     }
-    const char *next = tv_get_str(result, "next_marker");
-    json_t *page = api_page(r, "databases", list, next && next[0] ? next : NULL, false);
-    if (page)
-        api_respond(r, 200, page);
-    else
-        api_fault(r, 500, "out of memory");
+    api_respond_agent_page(r, "databases", list, result);
 }
 
 static void handle_list(struct api_request *r)

@@ -139,6 +139,11 @@ bool api_paging(struct api_request *r, size_t *limit, const char **marker);
  * always carry it). */
 json_t *api_page(struct api_request *r, const char *name, json_t *collection, const char *next_marker,
                  bool always_links);
+/* Answer 200 with api_page() of `collection` (stolen), its next marker taken
+ * from an agent result's `next_marker` (absent or empty: the last page);
+ * 500 when out of memory. */
+void api_respond_agent_page(struct api_request *r, const char *name, json_t *collection,
+                            const struct tv *result);
 
 /* ---------------------------------------------------------- strict bodies */
 

@@ -124,12 +124,7 @@ static void listed(struct api_request *r, int status, const char *message, const
     json_t *list = json_array();
     for (size_t i = 0; list && users && users->type == TV_ARRAY && i < users->u.a.len; i++)
         json_array_append_new(list, user_view(users->u.a.items[i]));
-    const char *next = tv_get_str(result, "next_marker");
-    json_t *page = api_page(r, "users", list, next && next[0] ? next : NULL, false);
-    if (page)
-        api_respond(r, 200, page);
-    else
-        api_fault(r, 500, "out of memory");
+    api_respond_agent_page(r, "users", list, result);
 }
 
 static void handle_list(struct api_request *r)
